@@ -1,0 +1,19 @@
+//! TPM_CAP: capability selectors for TPM2_GetCapability (part 2 §6.12).
+
+crate::open_enum! {
+    /// TPM_CAP (part 2 §6.12, table 22).
+    pub struct TpmCap(u32, "TPM_CAP") {
+        ALGS = 0x0000_0000 => "TPM_CAP_ALGS",
+        HANDLES = 0x0000_0001 => "TPM_CAP_HANDLES",
+        COMMANDS = 0x0000_0002 => "TPM_CAP_COMMANDS",
+        PP_COMMANDS = 0x0000_0003 => "TPM_CAP_PP_COMMANDS",
+        AUDIT_COMMANDS = 0x0000_0004 => "TPM_CAP_AUDIT_COMMANDS",
+        PCRS = 0x0000_0005 => "TPM_CAP_PCRS",
+        TPM_PROPERTIES = 0x0000_0006 => "TPM_CAP_TPM_PROPERTIES",
+        PCR_PROPERTIES = 0x0000_0007 => "TPM_CAP_PCR_PROPERTIES",
+        ECC_CURVES = 0x0000_0008 => "TPM_CAP_ECC_CURVES",
+        AUTH_POLICIES = 0x0000_0009 => "TPM_CAP_AUTH_POLICIES",
+        ACT = 0x0000_000A => "TPM_CAP_ACT",
+        VENDOR_PROPERTY = 0x0000_0100 => "TPM_CAP_VENDOR_PROPERTY",
+    }
+}
