@@ -47,7 +47,7 @@ crate::open_enum! {
 }
 
 impl TpmAlgId {
-    /// Digest size in bytes for a hash algorithm, `None` for anything else.
+    /// Tpm2bDigest size in bytes for a hash algorithm, `None` for anything else.
     pub const fn digest_size(self) -> Option<usize> {
         match self {
             Self::SHA1 => Some(20),

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::handle::{TpmHandle, TpmHt};
-use crate::structures::{Auth, Nonce};
+use crate::structures::{Tpm2bAuth, Tpm2bNonce};
 use crate::{Error, Marshal, Reader, Unmarshal};
 
 /// MAX_SESSION_NUM: at most three sessions per command.
@@ -13,9 +13,9 @@ pub const MAX_SESSIONS: usize = 3;
 
 /// TPMA_SESSION (part 2 §8.4): session attribute bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SessionAttributes(pub u8);
+pub struct TpmaSession(pub u8);
 
-impl SessionAttributes {
+impl TpmaSession {
     /// continueSession: keep the session open after this command.
     pub const CONTINUE_SESSION: u8 = 0x01;
     /// auditExclusive.
@@ -37,15 +37,15 @@ impl SessionAttributes {
     }
 }
 
-impl fmt::Debug for SessionAttributes {
+impl fmt::Debug for TpmaSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const NAMES: [(u8, &str); 6] = [
-            (SessionAttributes::CONTINUE_SESSION, "continueSession"),
-            (SessionAttributes::AUDIT_EXCLUSIVE, "auditExclusive"),
-            (SessionAttributes::AUDIT_RESET, "auditReset"),
-            (SessionAttributes::DECRYPT, "decrypt"),
-            (SessionAttributes::ENCRYPT, "encrypt"),
-            (SessionAttributes::AUDIT, "audit"),
+            (TpmaSession::CONTINUE_SESSION, "continueSession"),
+            (TpmaSession::AUDIT_EXCLUSIVE, "auditExclusive"),
+            (TpmaSession::AUDIT_RESET, "auditReset"),
+            (TpmaSession::DECRYPT, "decrypt"),
+            (TpmaSession::ENCRYPT, "encrypt"),
+            (TpmaSession::AUDIT, "audit"),
         ];
         write!(f, "TPMA_SESSION(")?;
         let mut first = true;
@@ -62,13 +62,13 @@ impl fmt::Debug for SessionAttributes {
     }
 }
 
-impl Marshal for SessionAttributes {
+impl Marshal for TpmaSession {
     fn marshal(&self, out: &mut Vec<u8>) {
         out.push(self.0);
     }
 }
 
-impl Unmarshal for SessionAttributes {
+impl Unmarshal for TpmaSession {
     fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
         let v = r.u8("TPMA_SESSION")?;
         if v & Self::RESERVED != 0 {
@@ -83,31 +83,31 @@ impl Unmarshal for SessionAttributes {
 
 /// TPMS_AUTH_COMMAND (part 2 §10.13.2): one session in a command's authorization area.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthCommand {
+pub struct TpmsAuthCommand {
     /// TPMI_SH_AUTH_SESSION: TPM_RS_PW, an HMAC session or a policy session.
     pub session_handle: TpmHandle,
     /// The caller's nonce.
-    pub nonce: Nonce,
+    pub nonce: Tpm2bNonce,
     /// Session attributes.
-    pub attributes: SessionAttributes,
+    pub attributes: TpmaSession,
     /// The password or HMAC.
-    pub hmac: Auth,
+    pub hmac: Tpm2bAuth,
 }
 
-impl AuthCommand {
+impl TpmsAuthCommand {
     /// A password session (TPM_RS_PW) carrying `password`, with continueSession set as
     /// tpm2-tools and Linux send it.
-    pub fn password(password: Auth) -> Self {
+    pub fn password(password: Tpm2bAuth) -> Self {
         Self {
             session_handle: TpmHandle::PASSWORD,
-            nonce: Nonce::empty(),
-            attributes: SessionAttributes(SessionAttributes::CONTINUE_SESSION),
+            nonce: Tpm2bNonce::empty(),
+            attributes: TpmaSession(TpmaSession::CONTINUE_SESSION),
             hmac: password,
         }
     }
 }
 
-impl Marshal for AuthCommand {
+impl Marshal for TpmsAuthCommand {
     fn marshal(&self, out: &mut Vec<u8>) {
         self.session_handle.marshal(out);
         self.nonce.marshal(out);
@@ -116,7 +116,7 @@ impl Marshal for AuthCommand {
     }
 }
 
-impl Unmarshal for AuthCommand {
+impl Unmarshal for TpmsAuthCommand {
     fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
         let session_handle = TpmHandle::unmarshal(r)?;
         let ty = session_handle.ty();
@@ -131,25 +131,25 @@ impl Unmarshal for AuthCommand {
         }
         Ok(Self {
             session_handle,
-            nonce: Nonce::unmarshal(r)?,
-            attributes: SessionAttributes::unmarshal(r)?,
-            hmac: Auth::unmarshal(r)?,
+            nonce: Tpm2bNonce::unmarshal(r)?,
+            attributes: TpmaSession::unmarshal(r)?,
+            hmac: Tpm2bAuth::unmarshal(r)?,
         })
     }
 }
 
 /// TPMS_AUTH_RESPONSE (part 2 §10.13.3): one session in a response's authorization area.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthResponse {
+pub struct TpmsAuthResponse {
     /// The TPM's nonce.
-    pub nonce: Nonce,
+    pub nonce: Tpm2bNonce,
     /// Session attributes.
-    pub attributes: SessionAttributes,
+    pub attributes: TpmaSession,
     /// The response HMAC (empty for password and policy sessions without HMAC).
-    pub hmac: Auth,
+    pub hmac: Tpm2bAuth,
 }
 
-impl Marshal for AuthResponse {
+impl Marshal for TpmsAuthResponse {
     fn marshal(&self, out: &mut Vec<u8>) {
         self.nonce.marshal(out);
         self.attributes.marshal(out);
@@ -157,12 +157,12 @@ impl Marshal for AuthResponse {
     }
 }
 
-impl Unmarshal for AuthResponse {
+impl Unmarshal for TpmsAuthResponse {
     fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Self {
-            nonce: Nonce::unmarshal(r)?,
-            attributes: SessionAttributes::unmarshal(r)?,
-            hmac: Auth::unmarshal(r)?,
+            nonce: Tpm2bNonce::unmarshal(r)?,
+            attributes: TpmaSession::unmarshal(r)?,
+            hmac: Tpm2bAuth::unmarshal(r)?,
         })
     }
 }
@@ -172,7 +172,7 @@ pub const MIN_AUTH_COMMAND_SIZE: usize = 4 + 2 + 1 + 2;
 
 /// Reads a command's authorization area: `authorizationSize` then one to three sessions that
 /// exactly fill it (part 1 §18.7).
-pub fn read_command_sessions(r: &mut Reader<'_>) -> Result<Vec<AuthCommand>, Error> {
+pub fn read_command_sessions(r: &mut Reader<'_>) -> Result<Vec<TpmsAuthCommand>, Error> {
     const WHAT: &str = "authorization area";
     let size = usize::try_from(r.u32(WHAT)?).unwrap_or(usize::MAX);
     if size < MIN_AUTH_COMMAND_SIZE {
@@ -200,13 +200,13 @@ pub fn read_command_sessions(r: &mut Reader<'_>) -> Result<Vec<AuthCommand>, Err
                 max: MAX_SESSIONS,
             });
         }
-        sessions.push(AuthCommand::unmarshal(&mut area)?);
+        sessions.push(TpmsAuthCommand::unmarshal(&mut area)?);
     }
     Ok(sessions)
 }
 
 /// Writes a command's authorization area (`authorizationSize` and the sessions).
-pub fn write_command_sessions(sessions: &[AuthCommand], out: &mut Vec<u8>) {
+pub fn write_command_sessions(sessions: &[TpmsAuthCommand], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
     sessions.marshal(out);
@@ -215,7 +215,7 @@ pub fn write_command_sessions(sessions: &[AuthCommand], out: &mut Vec<u8>) {
 }
 
 /// Reads a response's authorization area: one to three sessions filling the rest of `r`.
-pub fn read_response_sessions(r: &mut Reader<'_>) -> Result<Vec<AuthResponse>, Error> {
+pub fn read_response_sessions(r: &mut Reader<'_>) -> Result<Vec<TpmsAuthResponse>, Error> {
     let mut sessions = Vec::new();
     while !r.is_empty() {
         if sessions.len() == MAX_SESSIONS {
@@ -225,7 +225,7 @@ pub fn read_response_sessions(r: &mut Reader<'_>) -> Result<Vec<AuthResponse>, E
                 max: MAX_SESSIONS,
             });
         }
-        sessions.push(AuthResponse::unmarshal(r)?);
+        sessions.push(TpmsAuthResponse::unmarshal(r)?);
     }
     if sessions.is_empty() {
         return Err(Error::Truncated {

@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use crate::auth::{AuthCommand, read_command_sessions, write_command_sessions};
+use crate::auth::{TpmsAuthCommand, read_command_sessions, write_command_sessions};
 use crate::cc::TpmCc;
 use crate::handle::TpmHandle;
 use crate::header::{CommandHeader, HEADER_SIZE, MAX_PACKET_SIZE};
@@ -22,7 +22,7 @@ pub struct Command<'a> {
     /// The handle area (as many handles as part 3 defines for the command).
     pub handles: Vec<TpmHandle>,
     /// The sessions of the authorization area (empty for TPM_ST_NO_SESSIONS).
-    pub sessions: Vec<AuthCommand>,
+    pub sessions: Vec<TpmsAuthCommand>,
     /// The parameter area, still marshalled.
     pub parameters: &'a [u8],
 }
@@ -68,7 +68,7 @@ impl<'a> Command<'a> {
 pub fn build_command(
     code: TpmCc,
     handles: &[TpmHandle],
-    sessions: &[AuthCommand],
+    sessions: &[TpmsAuthCommand],
     parameters: &[u8],
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(HEADER_SIZE + 4 * handles.len() + parameters.len() + 16);
@@ -105,7 +105,7 @@ pub(crate) fn finish_size(mut out: Vec<u8>, what: &'static str) -> Result<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::structures::Auth;
+    use crate::structures::Tpm2bAuth;
 
     #[test]
     fn startup_round_trip() {
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn sessions_must_fill_the_area() {
-        let pw = AuthCommand::password(Auth::new(b"pw").unwrap());
+        let pw = TpmsAuthCommand::password(Tpm2bAuth::new(b"pw").unwrap());
         let mut bytes = build_command(TpmCc::GET_RANDOM, &[], &[pw.clone()], &[0, 8]).unwrap();
         let c = Command::parse(&bytes).unwrap();
         assert_eq!(c.sessions, [pw]);

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use crate::auth::{AuthResponse, read_response_sessions};
+use crate::auth::{TpmsAuthResponse, read_response_sessions};
 use crate::cc::TpmCc;
 use crate::command::finish_size;
 use crate::handle::TpmHandle;
@@ -23,7 +23,7 @@ pub struct Response<'a> {
     /// The parameter area, still marshalled (empty on error).
     pub parameters: &'a [u8],
     /// The response sessions (empty for TPM_ST_NO_SESSIONS).
-    pub sessions: Vec<AuthResponse>,
+    pub sessions: Vec<TpmsAuthResponse>,
 }
 
 impl<'a> Response<'a> {
@@ -87,7 +87,7 @@ impl<'a> Response<'a> {
 pub fn build_response(
     handle: Option<TpmHandle>,
     parameters: &[u8],
-    sessions: &[AuthResponse],
+    sessions: &[TpmsAuthResponse],
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(HEADER_SIZE + 8 + parameters.len());
     let tag = if sessions.is_empty() {
@@ -124,8 +124,8 @@ pub fn error_response(rc: TpmRc) -> [u8; HEADER_SIZE] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::SessionAttributes;
-    use crate::structures::{Auth, Nonce};
+    use crate::auth::TpmaSession;
+    use crate::structures::{Tpm2bAuth, Tpm2bNonce};
 
     #[test]
     fn error_response_has_no_body() {
@@ -138,10 +138,10 @@ mod tests {
 
     #[test]
     fn sessions_round_trip() {
-        let s = AuthResponse {
-            nonce: Nonce::new(&[1; 16]).unwrap(),
-            attributes: SessionAttributes(SessionAttributes::CONTINUE_SESSION),
-            hmac: Auth::empty(),
+        let s = TpmsAuthResponse {
+            nonce: Tpm2bNonce::new(&[1; 16]).unwrap(),
+            attributes: TpmaSession(TpmaSession::CONTINUE_SESSION),
+            hmac: Tpm2bAuth::empty(),
         };
         let bytes = build_response(None, &[0, 2, 0xAA, 0xBB], &[s.clone()]).unwrap();
         let r = Response::parse(&bytes, TpmCc::GET_RANDOM).unwrap();

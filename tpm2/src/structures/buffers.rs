@@ -29,107 +29,107 @@ pub const LABEL_MAX_BUFFER: usize = 32;
 
 tpm2b!(
     /// TPM2B_DIGEST (part 2 §10.4.2): a digest, at most the largest hash.
-    Digest, "TPM2B_DIGEST", MAX_DIGEST_SIZE
+    Tpm2bDigest, "TPM2B_DIGEST", MAX_DIGEST_SIZE
 );
 tpm2b!(
     /// TPM2B_DATA (part 2 §10.4.3): opaque data up to the size of a TPMT_HA.
-    Data, "TPM2B_DATA", MAX_DIGEST_SIZE + 2
+    Tpm2bData, "TPM2B_DATA", MAX_DIGEST_SIZE + 2
 );
 tpm2b!(
     /// TPM2B_NONCE (part 2 §10.4.4): a session nonce.
-    Nonce, "TPM2B_NONCE", MAX_DIGEST_SIZE
+    Tpm2bNonce, "TPM2B_NONCE", MAX_DIGEST_SIZE
 );
 tpm2b!(
     /// TPM2B_AUTH (part 2 §10.4.5): an authorization value.
-    secret Auth, "TPM2B_AUTH", MAX_DIGEST_SIZE
+    secret Tpm2bAuth, "TPM2B_AUTH", MAX_DIGEST_SIZE
 );
 tpm2b!(
     /// TPM2B_OPERAND (part 2 §10.4.6): an operand for TPM2_PolicyCounterTimer / PolicyNV.
-    Operand, "TPM2B_OPERAND", MAX_DIGEST_SIZE
+    Tpm2bOperand, "TPM2B_OPERAND", MAX_DIGEST_SIZE
 );
 tpm2b!(
     /// TPM2B_EVENT (part 2 §10.4.7): event data for TPM2_PCR_Event.
-    Event, "TPM2B_EVENT", 1024
+    Tpm2bEvent, "TPM2B_EVENT", 1024
 );
 tpm2b!(
     /// TPM2B_MAX_BUFFER (part 2 §10.4.8): data for hashing and symmetric operations.
-    MaxBuffer, "TPM2B_MAX_BUFFER", MAX_DIGEST_BUFFER
+    Tpm2bMaxBuffer, "TPM2B_MAX_BUFFER", MAX_DIGEST_BUFFER
 );
 tpm2b!(
     /// TPM2B_MAX_NV_BUFFER (part 2 §10.4.9): NV data for one read or write.
-    MaxNvBuffer, "TPM2B_MAX_NV_BUFFER", MAX_NV_BUFFER_SIZE
+    Tpm2bMaxNvBuffer, "TPM2B_MAX_NV_BUFFER", MAX_NV_BUFFER_SIZE
 );
 tpm2b!(
     /// TPM2B_TIMEOUT (part 2 §10.4.10): a policy timeout.
-    Timeout, "TPM2B_TIMEOUT", 8
+    Tpm2bTimeout, "TPM2B_TIMEOUT", 8
 );
 tpm2b!(
     /// TPM2B_IV (part 2 §10.4.11): an initial value for a symmetric mode.
-    Iv, "TPM2B_IV", MAX_SYM_BLOCK_SIZE
+    Tpm2bIv, "TPM2B_IV", MAX_SYM_BLOCK_SIZE
 );
 tpm2b!(
-    /// TPM2B_NAME (part 2 §10.5.3): an entity's Name (a handle or a hash-algorithm-tagged digest).
-    Name, "TPM2B_NAME", MAX_DIGEST_SIZE + 2
+    /// TPM2B_NAME (part 2 §10.5.3): an entity's Tpm2bName (a handle or a hash-algorithm-tagged digest).
+    Tpm2bName, "TPM2B_NAME", MAX_DIGEST_SIZE + 2
 );
 tpm2b!(
     /// TPM2B_SENSITIVE_DATA (part 2 §11.1.14): sealed data or a key's seed.
-    secret SensitiveData, "TPM2B_SENSITIVE_DATA", MAX_SYM_DATA
+    secret Tpm2bSensitiveData, "TPM2B_SENSITIVE_DATA", MAX_SYM_DATA
 );
 tpm2b!(
     /// TPM2B_SYM_KEY (part 2 §11.1.8): a symmetric key.
-    secret SymKey, "TPM2B_SYM_KEY", MAX_SYM_KEY_BYTES
+    secret Tpm2bSymKey, "TPM2B_SYM_KEY", MAX_SYM_KEY_BYTES
 );
 tpm2b!(
     /// TPM2B_LABEL (part 2 §11.1.10): a label or context for a derived key.
-    Label, "TPM2B_LABEL", LABEL_MAX_BUFFER
+    Tpm2bLabel, "TPM2B_LABEL", LABEL_MAX_BUFFER
 );
 tpm2b!(
     /// TPM2B_DERIVE (part 2 §11.1.12): a marshalled TPMS_DERIVE.
-    Derive, "TPM2B_DERIVE", 2 * (LABEL_MAX_BUFFER + 2)
+    Tpm2bDerive, "TPM2B_DERIVE", 2 * (LABEL_MAX_BUFFER + 2)
 );
 tpm2b!(
     /// TPM2B_PUBLIC_KEY_RSA (part 2 §11.2.4.5): an RSA modulus or an RSA cipher/signature value.
-    PublicKeyRsa, "TPM2B_PUBLIC_KEY_RSA", MAX_RSA_KEY_BYTES
+    Tpm2bPublicKeyRsa, "TPM2B_PUBLIC_KEY_RSA", MAX_RSA_KEY_BYTES
 );
 tpm2b!(
     /// TPM2B_PRIVATE_KEY_RSA (part 2 §11.2.4.7): one RSA prime.
-    secret PrivateKeyRsa, "TPM2B_PRIVATE_KEY_RSA", MAX_RSA_KEY_BYTES / 2
+    secret Tpm2bPrivateKeyRsa, "TPM2B_PRIVATE_KEY_RSA", MAX_RSA_KEY_BYTES / 2
 );
 tpm2b!(
     /// TPM2B_ECC_PARAMETER (part 2 §11.2.5.1): an ECC coordinate or scalar.
-    EccParameter, "TPM2B_ECC_PARAMETER", MAX_ECC_KEY_BYTES
+    Tpm2bEccParameter, "TPM2B_ECC_PARAMETER", MAX_ECC_KEY_BYTES
 );
 tpm2b!(
     /// TPM2B_ENCRYPTED_SECRET (part 2 §11.4.33): a salt or seed encrypted to a key.
-    EncryptedSecret, "TPM2B_ENCRYPTED_SECRET", MAX_RSA_KEY_BYTES
+    Tpm2bEncryptedSecret, "TPM2B_ENCRYPTED_SECRET", MAX_RSA_KEY_BYTES
 );
 tpm2b!(
     /// TPM2B_PRIVATE (part 2 §12.3.7): an object's protected sensitive area.
-    Private, "TPM2B_PRIVATE", 2048
+    Tpm2bPrivate, "TPM2B_PRIVATE", 2048
 );
 tpm2b!(
     /// TPM2B_ID_OBJECT (part 2 §12.4.3): a credential blob for TPM2_ActivateCredential.
-    IdObject, "TPM2B_ID_OBJECT", 2 * (MAX_DIGEST_SIZE + 2)
+    Tpm2bIdObject, "TPM2B_ID_OBJECT", 2 * (MAX_DIGEST_SIZE + 2)
 );
 tpm2b!(
     /// TPM2B_CONTEXT_SENSITIVE (part 2 §14.2): the sensitive part of a saved context.
-    ContextSensitive, "TPM2B_CONTEXT_SENSITIVE", MAX_CONTEXT_SIZE
+    Tpm2bContextSensitive, "TPM2B_CONTEXT_SENSITIVE", MAX_CONTEXT_SIZE
 );
 tpm2b!(
     /// TPM2B_CONTEXT_DATA (part 2 §14.4): a protected saved context.
-    ContextData, "TPM2B_CONTEXT_DATA", MAX_CONTEXT_SIZE
+    Tpm2bContextData, "TPM2B_CONTEXT_DATA", MAX_CONTEXT_SIZE
 );
 tpm2b!(
     /// TPM2B_ATTEST (part 2 §10.12.13): a marshalled TPMS_ATTEST as it is signed.
-    Attest, "TPM2B_ATTEST", 2048
+    Tpm2bAttest, "TPM2B_ATTEST", 2048
 );
 tpm2b!(
     /// TPM2B_TEMPLATE (part 2 §12.2.6): a marshalled TPMT_PUBLIC used as a template.
-    Template, "TPM2B_TEMPLATE", 1024
+    Tpm2bTemplate, "TPM2B_TEMPLATE", 1024
 );
 tpm2b!(
     /// TPM2B_PRIVATE_VENDOR_SPECIFIC (part 2 §11.2.7): an implementation-specific private key.
-    secret PrivateVendorSpecific, "TPM2B_PRIVATE_VENDOR_SPECIFIC", 1280
+    secret Tpm2bPrivateVendorSpecific, "TPM2B_PRIVATE_VENDOR_SPECIFIC", 1280
 );
 
 #[cfg(test)]
@@ -139,26 +139,26 @@ mod tests {
 
     #[test]
     fn digest_round_trip_and_bounds() {
-        let d = Digest::new(&[0xAB; 32]).unwrap();
+        let d = Tpm2bDigest::new(&[0xAB; 32]).unwrap();
         let bytes = d.to_bytes();
         assert_eq!(&bytes[..2], &[0, 32]);
-        assert_eq!(Digest::from_bytes(&bytes), Ok(d));
+        assert_eq!(Tpm2bDigest::from_bytes(&bytes), Ok(d));
         let mut too_big = alloc::vec![0u8, 65];
         too_big.extend_from_slice(&[0; 65]);
         assert_eq!(
-            Digest::from_bytes(&too_big),
+            Tpm2bDigest::from_bytes(&too_big),
             Err(Error::TooLarge {
                 what: "TPM2B_DIGEST",
                 size: 65,
                 max: 64
             })
         );
-        assert!(Digest::new(&[0; 65]).is_err());
+        assert!(Tpm2bDigest::new(&[0; 65]).is_err());
     }
 
     #[test]
     fn secrets_are_not_printed() {
-        let a = Auth::new(b"hunter2").unwrap();
-        assert_eq!(alloc::format!("{a:?}"), "Auth(<7 secret bytes>)");
+        let a = Tpm2bAuth::new(b"hunter2").unwrap();
+        assert_eq!(alloc::format!("{a:?}"), "Tpm2bAuth(<7 secret bytes>)");
     }
 }
