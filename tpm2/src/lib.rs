@@ -16,8 +16,9 @@
 //! - framing: [`header`] (the 10-byte command/response headers), [`auth`] (the authorization
 //!   area), [`command`] and [`response`] (whole commands and responses);
 //! - [`structures`]: TPM2B, TPMA, TPMS, TPMT, TPMU and TPML types;
+//! - [`commands`]: typed parameter areas of commands and responses (part 3);
 //! - [`transport`]: the one-method seam every TPM (hardware, socket, in-process engine) sits
-//!   behind.
+//!   behind, and [`client`], typed calls over any transport.
 #![no_std]
 
 extern crate alloc;
@@ -26,7 +27,9 @@ pub mod alg;
 pub mod auth;
 pub mod cap;
 pub mod cc;
+pub mod client;
 pub mod command;
+pub mod commands;
 pub mod error;
 pub mod handle;
 pub mod header;

@@ -1,0 +1,257 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask ci`: install what the tests need if it is missing, then format check, clippy,
+//!   the whole test suite, the `x86_64-unknown-none` build of every no_std crate and a compile
+//!   check of the fuzz targets. This is what `.ci/run` runs.
+//! - `cargo xtask deps`: only the installation step.
+//! - `cargo xtask probe [ARGS]`: install what is needed, then `vtpmctl probe ARGS` (default: a
+//!   private swtpm).
+//! - `cargo xtask fuzz TARGET SECONDS`: run one cargo-fuzz target (needs a nightly toolchain
+//!   and cargo-fuzz; both are installed on request).
+//! - `cargo xtask fuzz-seeds`: regenerate the committed seed inputs under `fuzz/corpus/` from the
+//!   captured tpm2-tools/swtpm traffic in `../shared/testdata/tpm2-traces/`.
+
+use std::env;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Crates that must build without `std` for the unikernel target.
+const NO_STD_CRATES: &[&str] = &["tpm2", "tpm2_tis"];
+/// The bare-metal target the unikernel images use.
+const BARE_TARGET: &str = "x86_64-unknown-none";
+/// Debian packages the tests drive: swtpm (the reference TPM) and tpm2-tools (a real client).
+const DEBIAN_PACKAGES: &[(&str, &str)] =
+    &[("swtpm", "swtpm"), ("swtpm_setup", "swtpm-tools"), ("tpm2_getrandom", "tpm2-tools")];
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("deps") => deps(),
+        Some("probe") => deps().and_then(|()| probe(&args[1..])),
+        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz-seeds") => fuzz_seeds(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask ci | deps | probe [vtpmctl probe args] | fuzz TARGET SECONDS | \\
+                 fuzz-seeds"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `cmd`, echoing it, and fails with its description if it does not succeed.
+fn run(what: &str, cmd: &mut Command) -> Result {
+    eprintln!("xtask: $ {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program} >/dev/null 2>&1"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn output(cmd: &mut Command) -> String {
+    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).trim() == "0"
+}
+
+/// Installs the Debian packages and the Rust target and components the tests need, when missing.
+fn deps() -> Result {
+    let missing: Vec<&str> =
+        DEBIAN_PACKAGES.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+    if missing.is_empty() {
+        eprintln!("xtask: swtpm, swtpm-tools and tpm2-tools are installed");
+    } else {
+        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+        let sudo = if is_root() { vec![] } else { vec!["sudo", "-n"] };
+        let apt = |args: &[&str]| {
+            let mut all: Vec<&str> = sudo.clone();
+            all.push("apt-get");
+            all.extend_from_slice(args);
+            let mut c = Command::new(all[0]);
+            c.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        run("apt-get update", &mut apt(&["update", "-q"]))?;
+        let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+        install.extend(missing.iter());
+        run("apt-get install", &mut apt(&install))?;
+        if let Some((bin, pkg)) = DEBIAN_PACKAGES.iter().find(|(bin, _)| !have(bin)) {
+            return Err(format!("`{bin}` is still missing after installing `{pkg}`"));
+        }
+    }
+    if have("rustup") {
+        let targets = output(Command::new("rustup").args(["target", "list", "--installed"]));
+        if !targets.lines().any(|t| t.trim() == BARE_TARGET) {
+            run("rustup target add", Command::new("rustup").args(["target", "add", BARE_TARGET]))?;
+        }
+        let components = output(Command::new("rustup").args(["component", "list", "--installed"]));
+        for c in ["rustfmt", "clippy"] {
+            if !components.lines().any(|l| l.starts_with(c)) {
+                run("rustup component add", Command::new("rustup").args(["component", "add", c]))?;
+            }
+        }
+    } else {
+        eprintln!("xtask: rustup not found; assuming {BARE_TARGET}, rustfmt and clippy are present");
+    }
+    Ok(())
+}
+
+fn ci() -> Result {
+    let started = Instant::now();
+    let mut steps: Vec<(&str, f64)> = Vec::new();
+    let mut step = |name: &'static str, f: &mut dyn FnMut() -> Result| -> Result {
+        let t = Instant::now();
+        eprintln!("xtask: ==> {name}");
+        f()?;
+        steps.push((name, t.elapsed().as_secs_f64()));
+        Ok(())
+    };
+    step("install test dependencies", &mut deps)?;
+    step("format check", &mut || run("cargo fmt", cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("clippy", &mut || {
+        run(
+            "cargo clippy",
+            cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        )
+    })?;
+    step("tests", &mut || run("cargo test", cargo().args(["test", "--workspace"])))?;
+    step("no_std build", &mut || {
+        let mut c = cargo();
+        c.args(["build", "--target", BARE_TARGET]);
+        for krate in NO_STD_CRATES {
+            c.args(["-p", krate]);
+        }
+        run("no_std build", &mut c)
+    })?;
+    step("fuzz targets compile", &mut || {
+        run("cargo check (fuzz)", cargo().args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]))
+    })?;
+    eprintln!("xtask: ci passed in {:.1} s", started.elapsed().as_secs_f64());
+    for (name, secs) in steps {
+        eprintln!("xtask:   {name:<28} {secs:>7.1} s");
+    }
+    Ok(())
+}
+
+fn probe(args: &[String]) -> Result {
+    let mut c = cargo();
+    c.args(["run", "--quiet", "--package", "vtpm-tools", "--bin", "vtpmctl", "--", "probe"]);
+    c.args(args);
+    run("vtpmctl probe", &mut c)
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let [target, seconds] = args else {
+        return Err("usage: cargo xtask fuzz TARGET SECONDS".into());
+    };
+    let seconds: u64 = seconds.parse().map_err(|_| format!("not a number of seconds: {seconds}"))?;
+    let toolchains = output(Command::new("rustup").args(["toolchain", "list"]));
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        run(
+            "install nightly",
+            Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]),
+        )?;
+    }
+    if !output(cargo().args(["--list"])).lines().any(|l| l.trim() == "fuzz") {
+        run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let corpus = format!("fuzz/corpus/{target}");
+    run(
+        "cargo fuzz run",
+        Command::new("cargo").args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            &corpus,
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-print_final_stats=1",
+        ]),
+    )
+}
+
+/// The captured traffic, relative to the workspace root.
+const TRACES: &str = "../shared/testdata/tpm2-traces/upstream.jsonl.gz";
+/// At most this many seeds per command code and target.
+const SEEDS_PER_CODE: usize = 6;
+
+/// The string value of `"key": "..."` in one JSON line of the trace file.
+fn json_str<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(&format!("\"{key}\": \""))? + key.len() + 5;
+    let len = line[at..].find('"')?;
+    Some(&line[at..at + len])
+}
+
+/// The value of `"key": "0x..."` in one JSON line of the trace file.
+fn json_hex(line: &str, key: &str) -> Option<u32> {
+    u32::from_str_radix(json_str(line, key)?.strip_prefix("0x")?, 16).ok()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn fuzz_seeds() -> Result {
+    let out = Command::new("gzip")
+        .args(["-dc", TRACES])
+        .output()
+        .map_err(|e| format!("run gzip on {TRACES}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip -dc {TRACES} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = String::from_utf8(out.stdout).map_err(|e| format!("{TRACES}: {e}"))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut per_code: std::collections::HashMap<(&str, u32), usize> = std::collections::HashMap::new();
+    let mut written = 0usize;
+    for line in text.lines() {
+        let (Some(cmd), Some(rsp), Some(code)) =
+            (json_str(line, "cmd"), json_str(line, "rsp"), json_hex(line, "cc_num"))
+        else {
+            continue;
+        };
+        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else { continue };
+        let mut framed_rsp = code.to_be_bytes().to_vec();
+        framed_rsp.extend_from_slice(&rsp);
+        for (target, bytes) in [("command", cmd), ("response", framed_rsp)] {
+            let n = per_code.entry((target, code)).or_default();
+            if *n >= SEEDS_PER_CODE || !seen.insert(bytes.clone()) {
+                continue;
+            }
+            *n += 1;
+            let dir = format!("fuzz/corpus/{target}");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("create {dir}: {e}"))?;
+            let path = format!("{dir}/seed-{code:03x}-{n}");
+            std::fs::write(&path, &bytes).map_err(|e| format!("write {path}: {e}"))?;
+            written += 1;
+        }
+    }
+    eprintln!("xtask: wrote {written} seeds under fuzz/corpus/");
+    Ok(())
+}
