@@ -58,7 +58,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what was being attempted.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -72,13 +75,22 @@ impl fmt::Display for Error {
                  dev:PATH or spawn"
             ),
             Self::BadResponseSize { declared, max } => {
-                write!(f, "response header declares {declared} bytes (allowed 10..={max})")
+                write!(
+                    f,
+                    "response header declares {declared} bytes (allowed 10..={max})"
+                )
             }
             Self::ShortResponse { expected, got } => {
-                write!(f, "connection ended after {got} of {expected} response bytes")
+                write!(
+                    f,
+                    "connection ended after {got} of {expected} response bytes"
+                )
             }
             Self::Control { command, result } => {
-                write!(f, "swtpm control command {command} failed with result {result:#x}")
+                write!(
+                    f,
+                    "swtpm control command {command} failed with result {result:#x}"
+                )
             }
             Self::Mssim { command, ack } => {
                 write!(f, "mssim {command} was not acknowledged (got {ack:#x})")

@@ -80,12 +80,19 @@ const ALG_ATTRIBUTE_NAMES: [(u32, &str); 7] = [
 
 /// The set attribute names of an algorithm.
 pub fn alg_attribute_names(a: TpmaAlgorithm) -> Vec<&'static str> {
-    ALG_ATTRIBUTE_NAMES.iter().filter(|(bit, _)| a.has(*bit)).map(|(_, n)| *n).collect()
+    ALG_ATTRIBUTE_NAMES
+        .iter()
+        .filter(|(bit, _)| a.has(*bit))
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// An algorithm's name without the `TPM_ALG_` prefix, lower case (e.g. `sha256`).
 pub fn alg_short_name(alg: TpmAlgId) -> String {
-    alg.name().map_or_else(|| format!("{:#06x}", alg.0), |n| n.trim_start_matches("TPM_ALG_").to_lowercase())
+    alg.name().map_or_else(
+        || format!("{:#06x}", alg.0),
+        |n| n.trim_start_matches("TPM_ALG_").to_lowercase(),
+    )
 }
 
 /// Reads every value of `capability` from `first` on, following `moreData`.
@@ -216,7 +223,12 @@ impl ProbeReport {
         );
         let _ = writeln!(s, "  algorithms     {}", self.algorithms.len());
         for (alg, attrs) in &self.algorithms {
-            let _ = writeln!(s, "    {:<14} {}", alg_short_name(*alg), alg_attribute_names(*attrs).join(", "));
+            let _ = writeln!(
+                s,
+                "    {:<14} {}",
+                alg_short_name(*alg),
+                alg_attribute_names(*attrs).join(", ")
+            );
         }
         let _ = writeln!(s, "  PCR banks      {}", self.pcr_banks.len());
         for b in &self.pcr_banks {
@@ -237,7 +249,10 @@ impl ProbeReport {
             .algorithms
             .iter()
             .map(|(alg, attrs)| {
-                let names: Vec<String> = alg_attribute_names(*attrs).iter().map(|n| json_str(n)).collect();
+                let names: Vec<String> = alg_attribute_names(*attrs)
+                    .iter()
+                    .map(|n| json_str(n))
+                    .collect();
                 format!(
                     "{{\"name\":{},\"id\":{},\"attributes\":[{}]}}",
                     json_str(&alg_short_name(*alg)),
@@ -317,7 +332,7 @@ mod tests {
     #[test]
     fn ascii_and_json_escaping() {
         assert_eq!(ascii(&[0x4942_4d00]), "IBM");
-        assert_eq!(ascii(&[0x5357_2020, 0x2054_504d, 0, 0]), "SW    TPM");
+        assert_eq!(ascii(&[0x5357_2020, 0x2054_504d, 0, 0]), "SW   TPM");
         assert_eq!(json_str("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
     }
 }

@@ -33,16 +33,23 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 fn free_port_pair() -> Result<u16, Error> {
     for _ in 0..64 {
         let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("bind 127.0.0.1:0", e))?;
-        let port = l.local_addr().map_err(|e| Error::io("read local address", e))?.port();
+        let port = l
+            .local_addr()
+            .map_err(|e| Error::io("read local address", e))?
+            .port();
         if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
             return Ok(port);
         }
     }
-    Err(Error::Swtpm("no two consecutive free loopback ports found".into()))
+    Err(Error::Swtpm(
+        "no two consecutive free loopback ports found".into(),
+    ))
 }
 
 fn unique_dir() -> Result<PathBuf, Error> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("vtpm-swtpm-{}-{n}-{nanos}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
@@ -86,8 +93,13 @@ impl Swtpm {
         let port = free_port_pair()?;
         let state_dir = unique_dir()?;
         let log = state_dir.join("swtpm.log");
-        let stderr = File::create(&log).map_err(|e| Error::io(format!("create {}", log.display()), e))?;
-        let flags = if options.startup_clear { "not-need-init,startup-clear" } else { "not-need-init" };
+        let stderr =
+            File::create(&log).map_err(|e| Error::io(format!("create {}", log.display()), e))?;
+        let flags = if options.startup_clear {
+            "not-need-init,startup-clear"
+        } else {
+            "not-need-init"
+        };
         let child = Command::new("swtpm")
             .arg("socket")
             .arg("--tpm2")
@@ -104,7 +116,11 @@ impl Swtpm {
             .stderr(stderr)
             .spawn()
             .map_err(|e| Error::io("start swtpm", e))?;
-        let mut me = Self { child, data_port: port, state_dir };
+        let mut me = Self {
+            child,
+            data_port: port,
+            state_dir,
+        };
         me.wait_ready()?;
         Ok(me)
     }
@@ -112,9 +128,16 @@ impl Swtpm {
     fn wait_ready(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| Error::io("wait for swtpm", e))? {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .map_err(|e| Error::io("wait for swtpm", e))?
+            {
                 let log = fs::read_to_string(self.state_dir.join("swtpm.log")).unwrap_or_default();
-                return Err(Error::Swtpm(format!("exited at start-up ({status}): {}", log.trim())));
+                return Err(Error::Swtpm(format!(
+                    "exited at start-up ({status}): {}",
+                    log.trim()
+                )));
             }
             let ready = [self.data_port, self.data_port + 1].iter().all(|p| {
                 TcpStream::connect_timeout(&([127, 0, 0, 1], *p).into(), Duration::from_millis(200))
@@ -177,7 +200,11 @@ impl Swtpm {
         let sent = self.control().and_then(|mut c| c.shutdown()).is_ok();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().map_err(|e| Error::io("wait for swtpm", e))? {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .map_err(|e| Error::io("wait for swtpm", e))?
+            {
                 return Ok(sent && status.success());
             }
             std::thread::sleep(Duration::from_millis(10));

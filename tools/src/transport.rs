@@ -33,13 +33,17 @@ pub const MAX_RESPONSE: usize = 4096;
 fn connect(addr: &str, what: &str) -> Result<TcpStream, Error> {
     let context = || format!("connect to {what} at {addr}");
     let mut last = None;
-    let addrs = addr.to_socket_addrs().map_err(|e| Error::io(context(), e))?;
+    let addrs = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::io(context(), e))?;
     for a in addrs {
         match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
             Ok(s) => {
                 s.set_nodelay(true).map_err(|e| Error::io(context(), e))?;
-                s.set_read_timeout(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(context(), e))?;
-                s.set_write_timeout(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(context(), e))?;
+                s.set_read_timeout(Some(DEFAULT_TIMEOUT))
+                    .map_err(|e| Error::io(context(), e))?;
+                s.set_write_timeout(Some(DEFAULT_TIMEOUT))
+                    .map_err(|e| Error::io(context(), e))?;
                 return Ok(s);
             }
             Err(e) => last = Some(e),
@@ -62,7 +66,12 @@ fn read_full(
     let mut got = 0;
     while got < buf.len() {
         match src.read(&mut buf[got..]) {
-            Ok(0) => return Err(Error::ShortResponse { expected, got: before + got }),
+            Ok(0) => {
+                return Err(Error::ShortResponse {
+                    expected,
+                    got: before + got,
+                });
+            }
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(format!("read {what}"), e)),
@@ -83,13 +92,23 @@ fn read_response(src: &mut impl Read, response: &mut [u8]) -> Result<usize, Erro
     if max < HEADER_SIZE {
         return Err(Error::BadResponseSize { declared: 0, max });
     }
-    read_full(src, &mut response[..HEADER_SIZE], (0, HEADER_SIZE), "response header")?;
+    read_full(
+        src,
+        &mut response[..HEADER_SIZE],
+        (0, HEADER_SIZE),
+        "response header",
+    )?;
     let declared = declared_size(&response[..HEADER_SIZE]).unwrap_or(0);
     let size = usize::try_from(declared).unwrap_or(usize::MAX);
     if !(HEADER_SIZE..=max).contains(&size) {
         return Err(Error::BadResponseSize { declared, max });
     }
-    read_full(src, &mut response[HEADER_SIZE..size], (HEADER_SIZE, size), "response body")?;
+    read_full(
+        src,
+        &mut response[HEADER_SIZE..size],
+        (HEADER_SIZE, size),
+        "response body",
+    )?;
     Ok(size)
 }
 
@@ -103,7 +122,10 @@ pub struct SwtpmTransport {
 impl SwtpmTransport {
     /// Connects to the data channel at `addr` (`HOST:PORT`).
     pub fn connect(addr: &str) -> Result<Self, Error> {
-        Ok(Self { data: connect(addr, "swtpm data channel")?, addr: addr.to_owned() })
+        Ok(Self {
+            data: connect(addr, "swtpm data channel")?,
+            addr: addr.to_owned(),
+        })
     }
 
     /// The address this transport is connected to.
@@ -152,7 +174,10 @@ pub struct SwtpmControl {
 impl SwtpmControl {
     /// Connects to the control channel at `addr` (`HOST:PORT`, usually the data port + 1).
     pub fn connect(addr: &str) -> Result<Self, Error> {
-        Ok(Self { stream: connect(addr, "swtpm control channel")?, addr: addr.to_owned() })
+        Ok(Self {
+            stream: connect(addr, "swtpm control channel")?,
+            addr: addr.to_owned(),
+        })
     }
 
     /// Sends `code` with `payload`, checks the result word and returns `extra` more bytes.
@@ -170,7 +195,10 @@ impl SwtpmControl {
             .map_err(|e| Error::io(format!("send {name} to swtpm control at {}", self.addr), e))?;
         let result = read_u32(&mut self.stream, name)?;
         if result != 0 {
-            return Err(Error::Control { command: name, result });
+            return Err(Error::Control {
+                command: name,
+                result,
+            });
         }
         let mut rest = vec![0u8; extra];
         read_full(&mut self.stream, &mut rest, (0, extra), name)?;
@@ -185,18 +213,25 @@ impl SwtpmControl {
 
     /// CMD_INIT: power-on; the TPM then expects TPM2_Startup.
     pub fn init(&mut self, delete_volatile: bool) -> Result<(), Error> {
-        let flags = if delete_volatile { ctrl::INIT_DELETE_VOLATILE } else { 0 };
-        self.request("CMD_INIT", ctrl::INIT, &flags.to_be_bytes(), 0).map(drop)
+        let flags = if delete_volatile {
+            ctrl::INIT_DELETE_VOLATILE
+        } else {
+            0
+        };
+        self.request("CMD_INIT", ctrl::INIT, &flags.to_be_bytes(), 0)
+            .map(drop)
     }
 
     /// CMD_SHUTDOWN: swtpm saves its state and exits.
     pub fn shutdown(&mut self) -> Result<(), Error> {
-        self.request("CMD_SHUTDOWN", ctrl::SHUTDOWN, &[], 0).map(drop)
+        self.request("CMD_SHUTDOWN", ctrl::SHUTDOWN, &[], 0)
+            .map(drop)
     }
 
     /// CMD_SET_LOCALITY: the locality of the following commands.
     pub fn set_locality(&mut self, locality: u8) -> Result<(), Error> {
-        self.request("CMD_SET_LOCALITY", ctrl::SET_LOCALITY, &[locality], 0).map(drop)
+        self.request("CMD_SET_LOCALITY", ctrl::SET_LOCALITY, &[locality], 0)
+            .map(drop)
     }
 
     /// CMD_GET_TPMESTABLISHED: the tpmEstablished bit.
@@ -275,7 +310,12 @@ impl MssimTransport {
     pub fn connect(host: &str, port: u16) -> Result<Self, Error> {
         let command = connect(&format!("{host}:{port}"), "mssim command port")?;
         let platform_addr = format!("{host}:{}", port.wrapping_add(1));
-        Ok(Self { command, platform_addr, platform: None, locality: 0 })
+        Ok(Self {
+            command,
+            platform_addr,
+            platform: None,
+            locality: 0,
+        })
     }
 
     /// Sets the locality sent with every following command.
@@ -287,23 +327,31 @@ impl MssimTransport {
     pub fn signal(&mut self, signal: PlatformSignal) -> Result<(), Error> {
         let stream = match &mut self.platform {
             Some(s) => s,
-            None => self.platform.insert(connect(&self.platform_addr, "mssim platform port")?),
+            None => self
+                .platform
+                .insert(connect(&self.platform_addr, "mssim platform port")?),
         };
         stream
             .write_all(&(signal as u32).to_be_bytes())
             .map_err(|e| Error::io(format!("send {}", signal.name()), e))?;
         match read_u32(stream, signal.name())? {
             0 => Ok(()),
-            ack => Err(Error::Mssim { command: signal.name(), ack }),
+            ack => Err(Error::Mssim {
+                command: signal.name(),
+                ack,
+            }),
         }
     }
 
     /// Sends TPM_SESSION_END on both ports, as clients do before disconnecting.
     pub fn end_session(mut self) -> Result<(), Error> {
         let end = TPM_SESSION_END.to_be_bytes();
-        self.command.write_all(&end).map_err(|e| Error::io("send TPM_SESSION_END", e))?;
+        self.command
+            .write_all(&end)
+            .map_err(|e| Error::io("send TPM_SESSION_END", e))?;
         if let Some(p) = &mut self.platform {
-            p.write_all(&end).map_err(|e| Error::io("send TPM_SESSION_END", e))?;
+            p.write_all(&end)
+                .map_err(|e| Error::io("send TPM_SESSION_END", e))?;
         }
         Ok(())
     }
@@ -313,21 +361,33 @@ impl Transport for MssimTransport {
     type Error = Error;
 
     fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Error> {
-        let len = u32::try_from(command.len())
-            .map_err(|_| Error::BadResponseSize { declared: u32::MAX, max: MAX_RESPONSE })?;
+        let len = u32::try_from(command.len()).map_err(|_| Error::BadResponseSize {
+            declared: u32::MAX,
+            max: MAX_RESPONSE,
+        })?;
         let mut msg = Vec::with_capacity(9 + command.len());
         msg.extend_from_slice(&TPM_SEND_COMMAND.to_be_bytes());
         msg.push(self.locality);
         msg.extend_from_slice(&len.to_be_bytes());
         msg.extend_from_slice(command);
-        self.command.write_all(&msg).map_err(|e| Error::io("send mssim TPM_SEND_COMMAND", e))?;
+        self.command
+            .write_all(&msg)
+            .map_err(|e| Error::io("send mssim TPM_SEND_COMMAND", e))?;
         let framed = read_u32(&mut self.command, "mssim response size")?;
         let max = response.len().min(MAX_RESPONSE);
         let size = usize::try_from(framed).unwrap_or(usize::MAX);
         if !(HEADER_SIZE..=max).contains(&size) {
-            return Err(Error::BadResponseSize { declared: framed, max });
+            return Err(Error::BadResponseSize {
+                declared: framed,
+                max,
+            });
         }
-        read_full(&mut self.command, &mut response[..size], (0, size), "mssim response")?;
+        read_full(
+            &mut self.command,
+            &mut response[..size],
+            (0, size),
+            "mssim response",
+        )?;
         if declared_size(&response[..size]) != Some(framed) {
             return Err(Error::BadResponseSize {
                 declared: declared_size(&response[..size]).unwrap_or(0),
@@ -336,7 +396,10 @@ impl Transport for MssimTransport {
         }
         match read_u32(&mut self.command, "mssim acknowledgement")? {
             0 => Ok(size),
-            ack => Err(Error::Mssim { command: "TPM_SEND_COMMAND", ack }),
+            ack => Err(Error::Mssim {
+                command: "TPM_SEND_COMMAND",
+                ack,
+            }),
         }
     }
 }
@@ -365,16 +428,30 @@ impl Transport for DevTransport {
     type Error = Error;
 
     fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Error> {
-        let path = self.path.display();
-        self.file.write_all(command).map_err(|e| Error::io(format!("write to {path}"), e))?;
-        // The kernel hands back the whole response to one read.
-        let n = self.file.read(response).map_err(|e| Error::io(format!("read {path}"), e))?;
-        let declared = declared_size(&response[..n]).unwrap_or(0);
-        if n < HEADER_SIZE || usize::try_from(declared).ok() != Some(n) {
-            return Err(Error::BadResponseSize { declared, max: n });
-        }
-        Ok(n)
+        let path = self.path.display().to_string();
+        device_exchange(&mut self.file, &path, command, response)
     }
+}
+
+/// One exchange with a TPM character device: one `write` of the command, one `read` of the
+/// whole response (the kernel hands it back in one piece), whose length must equal the size in
+/// its header.
+fn device_exchange(
+    dev: &mut (impl Read + Write),
+    path: &str,
+    command: &[u8],
+    response: &mut [u8],
+) -> Result<usize, Error> {
+    dev.write_all(command)
+        .map_err(|e| Error::io(format!("write to {path}"), e))?;
+    let n = dev
+        .read(response)
+        .map_err(|e| Error::io(format!("read {path}"), e))?;
+    let declared = declared_size(&response[..n]).unwrap_or(0);
+    if n < HEADER_SIZE || usize::try_from(declared).ok() != Some(n) {
+        return Err(Error::BadResponseSize { declared, max: n });
+    }
+    Ok(n)
 }
 
 /// Any of the host transports, chosen at run time from a `--tpm` specification.
@@ -430,7 +507,11 @@ impl std::str::FromStr for TpmSpec {
                     return Err(bad());
                 }
                 let host = host.to_owned();
-                Ok(if kind == "swtpm" { Self::Swtpm { host, port } } else { Self::Mssim { host, port } })
+                Ok(if kind == "swtpm" {
+                    Self::Swtpm { host, port }
+                } else {
+                    Self::Mssim { host, port }
+                })
             }
             _ => Err(bad()),
         }
@@ -449,7 +530,11 @@ impl std::fmt::Display for TpmSpec {
 }
 
 fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 impl TpmSpec {
@@ -457,10 +542,12 @@ impl TpmSpec {
     /// start a [`crate::swtpm::Swtpm`] and connect to it instead.
     pub fn open(&self) -> Result<AnyTransport, Error> {
         match self {
-            Self::Swtpm { host, port } => {
-                Ok(AnyTransport::Swtpm(SwtpmTransport::connect(&host_port(host, *port))?))
+            Self::Swtpm { host, port } => Ok(AnyTransport::Swtpm(SwtpmTransport::connect(
+                &host_port(host, *port),
+            )?)),
+            Self::Mssim { host, port } => {
+                Ok(AnyTransport::Mssim(MssimTransport::connect(host, *port)?))
             }
-            Self::Mssim { host, port } => Ok(AnyTransport::Mssim(MssimTransport::connect(host, *port)?)),
             Self::Dev(path) => Ok(AnyTransport::Dev(DevTransport::open(path)?)),
             Self::Spawn => Err(Error::BadTpmSpec("spawn".into())),
         }
@@ -487,16 +574,91 @@ mod tests {
     fn parses_specs() {
         assert_eq!(
             "swtpm:127.0.0.1:2321".parse::<TpmSpec>().unwrap(),
-            TpmSpec::Swtpm { host: "127.0.0.1".into(), port: 2321 }
+            TpmSpec::Swtpm {
+                host: "127.0.0.1".into(),
+                port: 2321
+            }
         );
         assert_eq!(
             "mssim:[::1]:2321".parse::<TpmSpec>().unwrap(),
-            TpmSpec::Mssim { host: "::1".into(), port: 2321 }
+            TpmSpec::Mssim {
+                host: "::1".into(),
+                port: 2321
+            }
         );
-        assert_eq!("dev:/dev/tpmrm0".parse::<TpmSpec>().unwrap(), TpmSpec::Dev("/dev/tpmrm0".into()));
-        for bad in ["", "swtpm", "swtpm:host", "swtpm:host:0", "swtpm::1", "tcp:a:1", "dev:", "swtpm:h:99999"] {
+        assert_eq!(
+            "dev:/dev/tpmrm0".parse::<TpmSpec>().unwrap(),
+            TpmSpec::Dev("/dev/tpmrm0".into())
+        );
+        for bad in [
+            "",
+            "swtpm",
+            "swtpm:host",
+            "swtpm:host:0",
+            "swtpm::1",
+            "tcp:a:1",
+            "dev:",
+            "swtpm:h:99999",
+        ] {
             assert!(bad.parse::<TpmSpec>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// A stand-in for a TPM device: records the write, answers a fixed read.
+    struct FakeDevice {
+        written: Vec<u8>,
+        answer: Vec<u8>,
+    }
+
+    impl Read for FakeDevice {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.answer.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.answer[..n]);
+            Ok(n)
+        }
+    }
+
+    impl Write for FakeDevice {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn device_exchange_checks_the_read_length() {
+        let cmd = [0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x44, 0, 0];
+        let mut buf = [0u8; 4096];
+        let mut dev = FakeDevice {
+            written: vec![],
+            answer: vec![0x80, 1, 0, 0, 0, 10, 0, 0, 1, 0],
+        };
+        assert_eq!(
+            device_exchange(&mut dev, "fake", &cmd, &mut buf).unwrap(),
+            10
+        );
+        assert_eq!(dev.written, cmd);
+        // The header claims 12 bytes, the device returned 10.
+        let mut dev = FakeDevice {
+            written: vec![],
+            answer: vec![0x80, 1, 0, 0, 0, 12, 0, 0, 0, 0],
+        };
+        assert!(matches!(
+            device_exchange(&mut dev, "fake", &cmd, &mut buf),
+            Err(Error::BadResponseSize {
+                declared: 12,
+                max: 10
+            })
+        ));
+        // Fewer bytes than a header.
+        let mut dev = FakeDevice {
+            written: vec![],
+            answer: vec![0x80, 1, 0],
+        };
+        assert!(device_exchange(&mut dev, "fake", &cmd, &mut buf).is_err());
     }
 
     #[test]
@@ -504,13 +666,25 @@ mod tests {
         let mut buf = [0u8; 64];
         // Header declares 9 bytes (below the header size).
         let mut src: &[u8] = &[0x80, 1, 0, 0, 0, 9, 0, 0, 0, 0];
-        assert!(matches!(read_response(&mut src, &mut buf), Err(Error::BadResponseSize { declared: 9, .. })));
+        assert!(matches!(
+            read_response(&mut src, &mut buf),
+            Err(Error::BadResponseSize { declared: 9, .. })
+        ));
         // Header declares more than the buffer.
         let mut src: &[u8] = &[0x80, 1, 0, 0, 0, 200, 0, 0, 0, 0];
-        assert!(matches!(read_response(&mut src, &mut buf), Err(Error::BadResponseSize { declared: 200, .. })));
+        assert!(matches!(
+            read_response(&mut src, &mut buf),
+            Err(Error::BadResponseSize { declared: 200, .. })
+        ));
         // Peer hangs up mid-body.
         let mut src: &[u8] = &[0x80, 1, 0, 0, 0, 20, 0, 0, 0, 0, 1, 2];
-        assert!(matches!(read_response(&mut src, &mut buf), Err(Error::ShortResponse { expected: 20, got: 12 })));
+        assert!(matches!(
+            read_response(&mut src, &mut buf),
+            Err(Error::ShortResponse {
+                expected: 20,
+                got: 12
+            })
+        ));
         let mut src: &[u8] = &[0x80, 1, 0, 0, 0, 12, 0, 0, 0, 0, 7, 7, 9];
         assert_eq!(read_response(&mut src, &mut buf).unwrap(), 12);
         assert_eq!(&buf[10..12], &[7, 7]);

@@ -132,7 +132,8 @@ mod tests {
     #[test]
     fn sessions_must_fill_the_area() {
         let pw = TpmsAuthCommand::password(Tpm2bAuth::new(b"pw").unwrap());
-        let mut bytes = build_command(TpmCc::GET_RANDOM, &[], &[pw.clone()], &[0, 8]).unwrap();
+        let mut bytes =
+            build_command(TpmCc::GET_RANDOM, &[], core::slice::from_ref(&pw), &[0, 8]).unwrap();
         let c = Command::parse(&bytes).unwrap();
         assert_eq!(c.sessions, [pw]);
         assert_eq!(c.parameters, &[0, 8]);

@@ -349,6 +349,72 @@ macro_rules! tpm2b {
     };
 }
 
+/// Declares an "open" TCG enumeration: a newtype over the wire integer with one associated
+/// constant per value the specification names, a `name()` lookup, and `Debug`/`Display` that
+/// print the TCG name (or the hex value when unnamed). Unmarshalling accepts any value;
+/// validation against an interface type (TPMI_*) happens where the structure needs it.
+#[macro_export]
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident($int:ty, $tcg:literal) {
+            $( $konst:ident = $val:expr => $kname:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub $int);
+        impl $name {
+            $( #[doc = $kname] pub const $konst: Self = Self($val); )*
+            /// The TCG name of this type.
+            pub const TCG_NAME: &'static str = $tcg;
+            /// Every value the specification names, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$konst),*];
+
+            /// The TCG name of this value, if it has one.
+            pub const fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $( v if v == $val => Some($kname), )*
+                    _ => None,
+                }
+            }
+        }
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(self, f)
+            }
+        }
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.name() {
+                    Some(n) => f.write_str(n),
+                    None => write!(f, concat!($tcg, "({:#x})"), self.0),
+                }
+            }
+        }
+        impl From<$int> for $name {
+            fn from(v: $int) -> Self {
+                Self(v)
+            }
+        }
+        impl From<$name> for $int {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
+        impl $crate::marshal::Marshal for $name {
+            fn marshal(&self, out: &mut $crate::__private::Vec<u8>) {
+                $crate::marshal::Marshal::marshal(&self.0, out);
+            }
+        }
+        impl $crate::marshal::Unmarshal for $name {
+            fn unmarshal(r: &mut $crate::marshal::Reader<'_>) -> Result<Self, $crate::Error> {
+                Ok(Self(<$int>::from_be_bytes(r.array($tcg)?)))
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,70 +489,4 @@ mod tests {
         marshal_sized_with(&mut out, |o| o.extend_from_slice(&[9, 9, 9]));
         assert_eq!(out, [0, 3, 9, 9, 9]);
     }
-}
-
-/// Declares an "open" TCG enumeration: a newtype over the wire integer with one associated
-/// constant per value the specification names, a `name()` lookup, and `Debug`/`Display` that
-/// print the TCG name (or the hex value when unnamed). Unmarshalling accepts any value;
-/// validation against an interface type (TPMI_*) happens where the structure needs it.
-#[macro_export]
-macro_rules! open_enum {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident($int:ty, $tcg:literal) {
-            $( $konst:ident = $val:expr => $kname:literal ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(pub $int);
-        impl $name {
-            $( #[doc = $kname] pub const $konst: Self = Self($val); )*
-            /// The TCG name of this type.
-            pub const TCG_NAME: &'static str = $tcg;
-            /// Every value the specification names, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$konst),*];
-
-            /// The TCG name of this value, if it has one.
-            pub const fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( v if v == $val => Some($kname), )*
-                    _ => None,
-                }
-            }
-        }
-        impl ::core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                ::core::fmt::Display::fmt(self, f)
-            }
-        }
-        impl ::core::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, concat!($tcg, "({:#x})"), self.0),
-                }
-            }
-        }
-        impl From<$int> for $name {
-            fn from(v: $int) -> Self {
-                Self(v)
-            }
-        }
-        impl From<$name> for $int {
-            fn from(v: $name) -> Self {
-                v.0
-            }
-        }
-        impl $crate::marshal::Marshal for $name {
-            fn marshal(&self, out: &mut $crate::__private::Vec<u8>) {
-                $crate::marshal::Marshal::marshal(&self.0, out);
-            }
-        }
-        impl $crate::marshal::Unmarshal for $name {
-            fn unmarshal(r: &mut $crate::marshal::Reader<'_>) -> Result<Self, $crate::Error> {
-                Ok(Self(<$int>::from_be_bytes(r.array($tcg)?)))
-            }
-        }
-    };
 }

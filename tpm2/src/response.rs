@@ -143,7 +143,7 @@ mod tests {
             attributes: TpmaSession(TpmaSession::CONTINUE_SESSION),
             hmac: Tpm2bAuth::empty(),
         };
-        let bytes = build_response(None, &[0, 2, 0xAA, 0xBB], &[s.clone()]).unwrap();
+        let bytes = build_response(None, &[0, 2, 0xAA, 0xBB], core::slice::from_ref(&s)).unwrap();
         let r = Response::parse(&bytes, TpmCc::GET_RANDOM).unwrap();
         assert_eq!(r.parameters, &[0, 2, 0xAA, 0xBB]);
         assert_eq!(r.sessions, [s]);

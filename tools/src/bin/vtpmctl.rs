@@ -13,7 +13,8 @@ use vtpm_tools::probe::probe;
 use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
 use vtpm_tools::transport::{AnyTransport, TpmSpec};
 
-const USAGE: &str = "usage: vtpmctl probe [--tpm spawn|swtpm:HOST:PORT|mssim:HOST:PORT|dev:PATH] [--json]";
+const USAGE: &str =
+    "usage: vtpmctl probe [--tpm spawn|swtpm:HOST:PORT|mssim:HOST:PORT|dev:PATH] [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,7 +52,10 @@ fn run(args: &[String]) -> Result<(), String> {
     // Keep the private swtpm alive until the probe is done; dropping it stops it by PID.
     let (spawned, transport, target) = match &spec {
         TpmSpec::Spawn => {
-            let sw = Swtpm::spawn(SwtpmOptions { startup_clear: true }).map_err(|e| e.to_string())?;
+            let sw = Swtpm::spawn(SwtpmOptions {
+                startup_clear: true,
+            })
+            .map_err(|e| e.to_string())?;
             let t = AnyTransport::Swtpm(sw.connect().map_err(|e| e.to_string())?);
             let target = format!("swtpm:{} (private swtpm, pid {})", sw.data_addr(), sw.pid());
             (Some(sw), t, target)
