@@ -20,8 +20,11 @@ const NO_STD_CRATES: &[&str] = &["tpm2", "tpm2_tis"];
 /// The bare-metal target the unikernel images use.
 const BARE_TARGET: &str = "x86_64-unknown-none";
 /// Debian packages the tests drive: swtpm (the reference TPM) and tpm2-tools (a real client).
-const DEBIAN_PACKAGES: &[(&str, &str)] =
-    &[("swtpm", "swtpm"), ("swtpm_setup", "swtpm-tools"), ("tpm2_getrandom", "tpm2-tools")];
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("swtpm", "swtpm"),
+    ("swtpm_setup", "swtpm-tools"),
+    ("tpm2_getrandom", "tpm2-tools"),
+];
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -57,8 +60,14 @@ fn cargo() -> Command {
 /// Runs `cmd`, echoing it, and fails with its description if it does not succeed.
 fn run(what: &str, cmd: &mut Command) -> Result {
     eprintln!("xtask: $ {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("{what}: could not start: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
 }
 
 fn have(program: &str) -> bool {
@@ -70,7 +79,9 @@ fn have(program: &str) -> bool {
 }
 
 fn output(cmd: &mut Command) -> String {
-    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    cmd.output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 fn is_root() -> bool {
@@ -79,13 +90,20 @@ fn is_root() -> bool {
 
 /// Installs the Debian packages and the Rust target and components the tests need, when missing.
 fn deps() -> Result {
-    let missing: Vec<&str> =
-        DEBIAN_PACKAGES.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(bin, _)| !have(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         eprintln!("xtask: swtpm, swtpm-tools and tpm2-tools are installed");
     } else {
         eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-        let sudo = if is_root() { vec![] } else { vec!["sudo", "-n"] };
+        let sudo = if is_root() {
+            vec![]
+        } else {
+            vec!["sudo", "-n"]
+        };
         let apt = |args: &[&str]| {
             let mut all: Vec<&str> = sudo.clone();
             all.push("apt-get");
@@ -105,16 +123,24 @@ fn deps() -> Result {
     if have("rustup") {
         let targets = output(Command::new("rustup").args(["target", "list", "--installed"]));
         if !targets.lines().any(|t| t.trim() == BARE_TARGET) {
-            run("rustup target add", Command::new("rustup").args(["target", "add", BARE_TARGET]))?;
+            run(
+                "rustup target add",
+                Command::new("rustup").args(["target", "add", BARE_TARGET]),
+            )?;
         }
         let components = output(Command::new("rustup").args(["component", "list", "--installed"]));
         for c in ["rustfmt", "clippy"] {
             if !components.lines().any(|l| l.starts_with(c)) {
-                run("rustup component add", Command::new("rustup").args(["component", "add", c]))?;
+                run(
+                    "rustup component add",
+                    Command::new("rustup").args(["component", "add", c]),
+                )?;
             }
         }
     } else {
-        eprintln!("xtask: rustup not found; assuming {BARE_TARGET}, rustfmt and clippy are present");
+        eprintln!(
+            "xtask: rustup not found; assuming {BARE_TARGET}, rustfmt and clippy are present"
+        );
     }
     Ok(())
 }
@@ -130,14 +156,25 @@ fn ci() -> Result {
         Ok(())
     };
     step("install test dependencies", &mut deps)?;
-    step("format check", &mut || run("cargo fmt", cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("format check", &mut || {
+        run("cargo fmt", cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
     step("clippy", &mut || {
         run(
             "cargo clippy",
-            cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+            cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
         )
     })?;
-    step("tests", &mut || run("cargo test", cargo().args(["test", "--workspace"])))?;
+    step("tests", &mut || {
+        run("cargo test", cargo().args(["test", "--workspace"]))
+    })?;
     step("no_std build", &mut || {
         let mut c = cargo();
         c.args(["build", "--target", BARE_TARGET]);
@@ -147,9 +184,15 @@ fn ci() -> Result {
         run("no_std build", &mut c)
     })?;
     step("fuzz targets compile", &mut || {
-        run("cargo check (fuzz)", cargo().args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]))
+        run(
+            "cargo check (fuzz)",
+            cargo().args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]),
+        )
     })?;
-    eprintln!("xtask: ci passed in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: ci passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (name, secs) in steps {
         eprintln!("xtask:   {name:<28} {secs:>7.1} s");
     }
@@ -158,7 +201,16 @@ fn ci() -> Result {
 
 fn probe(args: &[String]) -> Result {
     let mut c = cargo();
-    c.args(["run", "--quiet", "--package", "vtpm-tools", "--bin", "vtpmctl", "--", "probe"]);
+    c.args([
+        "run",
+        "--quiet",
+        "--package",
+        "vtpm-tools",
+        "--bin",
+        "vtpmctl",
+        "--",
+        "probe",
+    ]);
     c.args(args);
     run("vtpmctl probe", &mut c)
 }
@@ -167,16 +219,30 @@ fn fuzz(args: &[String]) -> Result {
     let [target, seconds] = args else {
         return Err("usage: cargo xtask fuzz TARGET SECONDS".into());
     };
-    let seconds: u64 = seconds.parse().map_err(|_| format!("not a number of seconds: {seconds}"))?;
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {seconds}"))?;
     let toolchains = output(Command::new("rustup").args(["toolchain", "list"]));
     if !toolchains.lines().any(|l| l.starts_with("nightly")) {
         run(
             "install nightly",
-            Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]),
         )?;
     }
-    if !output(cargo().args(["--list"])).lines().any(|l| l.trim() == "fuzz") {
-        run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    if !output(cargo().args(["--list"]))
+        .lines()
+        .any(|l| l.trim() == "fuzz")
+    {
+        run(
+            "install cargo-fuzz",
+            cargo().args(["install", "cargo-fuzz", "--locked"]),
+        )?;
     }
     let corpus = format!("fuzz/corpus/{target}");
     run(
@@ -215,7 +281,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn fuzz_seeds() -> Result {
@@ -224,19 +293,27 @@ fn fuzz_seeds() -> Result {
         .output()
         .map_err(|e| format!("run gzip on {TRACES}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("gzip -dc {TRACES} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "gzip -dc {TRACES} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let text = String::from_utf8(out.stdout).map_err(|e| format!("{TRACES}: {e}"))?;
     let mut seen = std::collections::HashSet::new();
-    let mut per_code: std::collections::HashMap<(&str, u32), usize> = std::collections::HashMap::new();
+    let mut per_code: std::collections::HashMap<(&str, u32), usize> =
+        std::collections::HashMap::new();
     let mut written = 0usize;
     for line in text.lines() {
-        let (Some(cmd), Some(rsp), Some(code)) =
-            (json_str(line, "cmd"), json_str(line, "rsp"), json_hex(line, "cc_num"))
-        else {
+        let (Some(cmd), Some(rsp), Some(code)) = (
+            json_str(line, "cmd"),
+            json_str(line, "rsp"),
+            json_hex(line, "cc_num"),
+        ) else {
             continue;
         };
-        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else { continue };
+        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else {
+            continue;
+        };
         let mut framed_rsp = code.to_be_bytes().to_vec();
         framed_rsp.extend_from_slice(&rsp);
         for (target, bytes) in [("command", cmd), ("response", framed_rsp)] {
@@ -252,6 +329,83 @@ fn fuzz_seeds() -> Result {
             written += 1;
         }
     }
+    written += structure_seeds(&text)?;
     eprintln!("xtask: wrote {written} seeds under fuzz/corpus/");
     Ok(())
+}
+
+/// Seeds for the `structures` target: the structures inside real parameter areas, each prefixed
+/// with the target's selector byte (its index in the target's `PARSERS` table).
+fn structure_seeds(text: &str) -> Result<usize> {
+    use tpm2::Unmarshal;
+    use tpm2::structures as s;
+
+    /// Reads one `T` and returns the bytes it occupied.
+    fn cut<'a, T: Unmarshal>(r: &mut tpm2::Reader<'a>) -> Option<&'a [u8]> {
+        let before = r.rest();
+        T::unmarshal(r).ok()?;
+        Some(&before[..before.len() - r.rest().len()])
+    }
+    type Cutter = for<'a> fn(&mut tpm2::Reader<'a>) -> Option<&'a [u8]>;
+    // (command code, parse the response (true) or the command (false), bytes to skip first,
+    //  the structures in order with their selector bytes)
+    let plan: &[(u32, bool, usize, &[(u8, Cutter)])] = &[
+        (0x173, true, 0, &[(1, cut::<s::Tpm2bPublic>)]),
+        (0x17A, true, 1, &[(9, cut::<s::TpmsCapabilityData>)]),
+        (0x17E, true, 4, &[(10, cut::<s::TpmlPcrSelection>), (11, cut::<s::TpmlDigest>)]),
+        (0x158, true, 2, &[(8, cut::<s::TpmsAttest>), (7, cut::<s::TpmtSignature>)]),
+        (0x15D, true, 0, &[(7, cut::<s::TpmtSignature>)]),
+        (0x169, true, 0, &[(25, cut::<s::Tpm2bNvPublic>)]),
+        (0x162, true, 0, &[(26, cut::<s::TpmsContext>)]),
+        (0x131, false, 0, &[(4, cut::<s::Tpm2bSensitiveCreate>), (1, cut::<s::Tpm2bPublic>)]),
+        (
+            0x153,
+            true,
+            0,
+            &[(1, cut::<tpm2::structures::Tpm2bPrivate>), (1, cut::<s::Tpm2bPublic>), (5, cut::<s::Tpm2bCreationData>)],
+        ),
+    ];
+    let mut per_sel = std::collections::HashMap::<u8, usize>::new();
+    let mut written = 0;
+    for line in text.lines() {
+        let (Some(code), Some(cmd), Some(rsp)) =
+            (json_hex(line, "cc_num"), json_str(line, "cmd"), json_str(line, "rsp"))
+        else {
+            continue;
+        };
+        let Some(&(_, from_rsp, skip, steps)) = plan.iter().find(|p| p.0 == code) else { continue };
+        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else { continue };
+        let cc = tpm2::cc::TpmCc(code);
+        let params = if from_rsp {
+            match tpm2::response::Response::parse(&rsp, cc) {
+                Ok(r) if r.code().is_success() => r.parameters.to_vec(),
+                _ => continue,
+            }
+        } else {
+            match tpm2::command::Command::parse(&cmd) {
+                Ok(c) => c.parameters.to_vec(),
+                Err(_) => continue,
+            }
+        };
+        let mut r = tpm2::Reader::new(&params);
+        if r.bytes(skip, "skip").is_err() {
+            continue;
+        }
+        for (sel, f) in steps {
+            let Some(bytes) = f(&mut r) else { break };
+            let n = per_sel.entry(*sel).or_default();
+            if *n >= SEEDS_PER_CODE {
+                continue;
+            }
+            *n += 1;
+            let dir = "fuzz/corpus/structures";
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {dir}: {e}"))?;
+            let mut seed = vec![*sel];
+            seed.extend_from_slice(bytes);
+            let path = format!("{dir}/seed-{sel:02}-{n}");
+            std::fs::write(&path, seed).map_err(|e| format!("write {path}: {e}"))?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }
