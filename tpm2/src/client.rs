@@ -9,6 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::Error;
 use crate::auth::TpmsAuthCommand;
 use crate::cap::TpmCap;
 use crate::cc::TpmCc;
@@ -24,8 +25,6 @@ use crate::response::Response;
 use crate::st::TpmSu;
 use crate::structures::{TpmlPcrSelection, TpmsCapabilityData};
 use crate::transport::Transport;
-use crate::Error;
-
 
 /// Why a client call failed.
 #[derive(Debug)]
@@ -84,7 +83,10 @@ pub struct Client<T> {
 impl<T: Transport> Client<T> {
     /// A client sending through `transport`.
     pub fn new(transport: T) -> Self {
-        Self { transport, response: vec![0; MAX_PACKET_SIZE] }
+        Self {
+            transport,
+            response: vec![0; MAX_PACKET_SIZE],
+        }
     }
 
     /// The transport, for transport-specific operations.
@@ -99,7 +101,10 @@ impl<T: Transport> Client<T> {
 
     /// Sends raw command bytes and returns the raw response.
     pub fn execute_raw(&mut self, command: &[u8]) -> Result<&[u8], ClientError<T::Error>> {
-        let n = self.transport.transact(command, &mut self.response).map_err(ClientError::Transport)?;
+        let n = self
+            .transport
+            .transact(command, &mut self.response)
+            .map_err(ClientError::Transport)?;
         Ok(&self.response[..n])
     }
 
@@ -110,16 +115,26 @@ impl<T: Transport> Client<T> {
         sessions: &[TpmsAuthCommand],
         params: &C,
     ) -> Result<Reply<R>, ClientError<T::Error>> {
-        debug_assert_eq!(C::CODE, R::CODE, "command and response types of different commands");
-        let bytes =
-            build_command(C::CODE, handles, sessions, &params.to_bytes()).map_err(ClientError::Wire)?;
+        debug_assert_eq!(
+            C::CODE,
+            R::CODE,
+            "command and response types of different commands"
+        );
+        let bytes = build_command(C::CODE, handles, sessions, &params.to_bytes())
+            .map_err(ClientError::Wire)?;
         let raw = self.execute_raw(&bytes)?;
         let rsp = Response::parse(raw, C::CODE).map_err(ClientError::Wire)?;
         if !rsp.code().is_success() {
-            return Err(ClientError::Tpm { command: C::CODE, rc: rsp.code() });
+            return Err(ClientError::Tpm {
+                command: C::CODE,
+                rc: rsp.code(),
+            });
         }
         let params = R::from_bytes(rsp.parameters).map_err(ClientError::Wire)?;
-        Ok(Reply { handle: rsp.handle, params })
+        Ok(Reply {
+            handle: rsp.handle,
+            params,
+        })
     }
 
     /// Sends a command whose response has no parameters.
@@ -129,12 +144,15 @@ impl<T: Transport> Client<T> {
         sessions: &[TpmsAuthCommand],
         params: &C,
     ) -> Result<(), ClientError<T::Error>> {
-        let bytes =
-            build_command(C::CODE, handles, sessions, &params.to_bytes()).map_err(ClientError::Wire)?;
+        let bytes = build_command(C::CODE, handles, sessions, &params.to_bytes())
+            .map_err(ClientError::Wire)?;
         let raw = self.execute_raw(&bytes)?;
         let rsp = Response::parse(raw, C::CODE).map_err(ClientError::Wire)?;
         if !rsp.code().is_success() {
-            return Err(ClientError::Tpm { command: C::CODE, rc: rsp.code() });
+            return Err(ClientError::Tpm {
+                command: C::CODE,
+                rc: rsp.code(),
+            });
         }
         if !rsp.parameters.is_empty() {
             return Err(ClientError::Wire(Error::TrailingBytes {
@@ -157,14 +175,19 @@ impl<T: Transport> Client<T> {
         property: u32,
         property_count: u32,
     ) -> Result<(bool, TpmsCapabilityData), ClientError<T::Error>> {
-        let cmd = GetCapabilityCommand { capability, property, property_count };
+        let cmd = GetCapabilityCommand {
+            capability,
+            property,
+            property_count,
+        };
         let r: Reply<GetCapabilityResponse> = self.call(&[], &[], &cmd)?;
         Ok((r.params.more_data, r.params.capability_data))
     }
 
     /// TPM2_GetRandom.
     pub fn get_random(&mut self, bytes_requested: u16) -> Result<Vec<u8>, ClientError<T::Error>> {
-        let r: Reply<GetRandomResponse> = self.call(&[], &[], &GetRandomCommand { bytes_requested })?;
+        let r: Reply<GetRandomResponse> =
+            self.call(&[], &[], &GetRandomCommand { bytes_requested })?;
         Ok(r.params.random_bytes.as_bytes().to_vec())
     }
 
@@ -173,8 +196,13 @@ impl<T: Transport> Client<T> {
         &mut self,
         selection: TpmlPcrSelection,
     ) -> Result<PcrReadResponse, ClientError<T::Error>> {
-        let r: Reply<PcrReadResponse> =
-            self.call(&[], &[], &PcrReadCommand { pcr_selection_in: selection })?;
+        let r: Reply<PcrReadResponse> = self.call(
+            &[],
+            &[],
+            &PcrReadCommand {
+                pcr_selection_in: selection,
+            },
+        )?;
         Ok(r.params)
     }
 }

@@ -13,7 +13,7 @@ use crate::cc::TpmCc;
 use crate::rc::TpmRc;
 use crate::st::TpmSu;
 use crate::structures::{
-    TpmlAlg, TpmlDigest, TpmlPcrSelection, Tpm2bDigest, Tpm2bMaxBuffer, Tpm2bSensitiveData,
+    Tpm2bDigest, Tpm2bMaxBuffer, Tpm2bSensitiveData, TpmlAlg, TpmlDigest, TpmlPcrSelection,
     TpmsCapabilityData,
 };
 use crate::{Error, Marshal, Reader, Unmarshal, wire_struct};
@@ -36,7 +36,10 @@ fn read_su(r: &mut Reader<'_>) -> Result<TpmSu, Error> {
     if su == TpmSu::CLEAR || su == TpmSu::STATE {
         Ok(su)
     } else {
-        Err(Error::BadValue { what: "TPM_SU", value: u32::from(su.0) })
+        Err(Error::BadValue {
+            what: "TPM_SU",
+            value: u32::from(su.0),
+        })
     }
 }
 
@@ -214,11 +217,16 @@ mod tests {
     fn startup_type_is_checked() {
         assert_eq!(
             StartupCommand::from_bytes(&[0, 1]),
-            Ok(StartupCommand { startup_type: TpmSu::STATE })
+            Ok(StartupCommand {
+                startup_type: TpmSu::STATE
+            })
         );
         assert_eq!(
             StartupCommand::from_bytes(&[0, 2]),
-            Err(Error::BadValue { what: "TPM_SU", value: 2 })
+            Err(Error::BadValue {
+                what: "TPM_SU",
+                value: 2
+            })
         );
         assert!(ShutdownCommand::from_bytes(&[0, 0, 0]).is_err());
     }
@@ -236,7 +244,10 @@ mod tests {
 
     #[test]
     fn self_test_rejects_non_boolean() {
-        assert_eq!(SelfTestCommand::from_bytes(&[1]), Ok(SelfTestCommand { full_test: true }));
+        assert_eq!(
+            SelfTestCommand::from_bytes(&[1]),
+            Ok(SelfTestCommand { full_test: true })
+        );
         assert!(SelfTestCommand::from_bytes(&[2]).is_err());
     }
 }

@@ -347,34 +347,63 @@ fn structure_seeds(text: &str) -> Result<usize> {
         Some(&before[..before.len() - r.rest().len()])
     }
     type Cutter = for<'a> fn(&mut tpm2::Reader<'a>) -> Option<&'a [u8]>;
-    // (command code, parse the response (true) or the command (false), bytes to skip first,
-    //  the structures in order with their selector bytes)
-    let plan: &[(u32, bool, usize, &[(u8, Cutter)])] = &[
+    /// Command code, parse the response (true) or the command (false), bytes to skip first,
+    /// then the structures in order with their selector bytes.
+    type Step = (u32, bool, usize, &'static [(u8, Cutter)]);
+    let plan: &[Step] = &[
         (0x173, true, 0, &[(1, cut::<s::Tpm2bPublic>)]),
         (0x17A, true, 1, &[(9, cut::<s::TpmsCapabilityData>)]),
-        (0x17E, true, 4, &[(10, cut::<s::TpmlPcrSelection>), (11, cut::<s::TpmlDigest>)]),
-        (0x158, true, 2, &[(8, cut::<s::TpmsAttest>), (7, cut::<s::TpmtSignature>)]),
+        (
+            0x17E,
+            true,
+            4,
+            &[(10, cut::<s::TpmlPcrSelection>), (11, cut::<s::TpmlDigest>)],
+        ),
+        (
+            0x158,
+            true,
+            2,
+            &[(8, cut::<s::TpmsAttest>), (7, cut::<s::TpmtSignature>)],
+        ),
         (0x15D, true, 0, &[(7, cut::<s::TpmtSignature>)]),
         (0x169, true, 0, &[(25, cut::<s::Tpm2bNvPublic>)]),
         (0x162, true, 0, &[(26, cut::<s::TpmsContext>)]),
-        (0x131, false, 0, &[(4, cut::<s::Tpm2bSensitiveCreate>), (1, cut::<s::Tpm2bPublic>)]),
+        (
+            0x131,
+            false,
+            0,
+            &[
+                (4, cut::<s::Tpm2bSensitiveCreate>),
+                (1, cut::<s::Tpm2bPublic>),
+            ],
+        ),
         (
             0x153,
             true,
             0,
-            &[(1, cut::<tpm2::structures::Tpm2bPrivate>), (1, cut::<s::Tpm2bPublic>), (5, cut::<s::Tpm2bCreationData>)],
+            &[
+                (1, cut::<tpm2::structures::Tpm2bPrivate>),
+                (1, cut::<s::Tpm2bPublic>),
+                (5, cut::<s::Tpm2bCreationData>),
+            ],
         ),
     ];
     let mut per_sel = std::collections::HashMap::<u8, usize>::new();
     let mut written = 0;
     for line in text.lines() {
-        let (Some(code), Some(cmd), Some(rsp)) =
-            (json_hex(line, "cc_num"), json_str(line, "cmd"), json_str(line, "rsp"))
-        else {
+        let (Some(code), Some(cmd), Some(rsp)) = (
+            json_hex(line, "cc_num"),
+            json_str(line, "cmd"),
+            json_str(line, "rsp"),
+        ) else {
             continue;
         };
-        let Some(&(_, from_rsp, skip, steps)) = plan.iter().find(|p| p.0 == code) else { continue };
-        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else { continue };
+        let Some(&(_, from_rsp, skip, steps)) = plan.iter().find(|p| p.0 == code) else {
+            continue;
+        };
+        let (Some(cmd), Some(rsp)) = (unhex(cmd), unhex(rsp)) else {
+            continue;
+        };
         let cc = tpm2::cc::TpmCc(code);
         let params = if from_rsp {
             match tpm2::response::Response::parse(&rsp, cc) {
