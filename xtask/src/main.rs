@@ -172,8 +172,10 @@ fn ci() -> Result {
             ]),
         )
     })?;
+    let mut totals = (0u64, 0u64);
     step("tests", &mut || {
-        run("cargo test", cargo().args(["test", "--workspace"]))
+        totals = run_tests()?;
+        Ok(())
     })?;
     step("no_std build", &mut || {
         let mut c = cargo();
@@ -196,7 +198,52 @@ fn ci() -> Result {
     for (name, secs) in steps {
         eprintln!("xtask:   {name:<28} {secs:>7.1} s");
     }
+    println!("tests: {} passed, {} failed", totals.0, totals.1);
     Ok(())
+}
+
+/// Runs the workspace's tests, passing their output through, and returns the summed
+/// (passed, failed) counts of every test binary.
+fn run_tests() -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped());
+    eprintln!("xtask: $ {cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cargo test: could not start: {e}"))?;
+    let mut totals = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| -> u64 {
+                    rest.split(';')
+                        .map(|p| {
+                            p.trim()
+                                .trim_start_matches("ok. ")
+                                .trim_start_matches("FAILED. ")
+                        })
+                        .find_map(|p| p.strip_suffix(word))
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                totals.0 += count(" passed");
+                totals.1 += count(" failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
+    if status.success() {
+        Ok(totals)
+    } else {
+        println!("tests: {} passed, {} failed", totals.0, totals.1);
+        Err(format!("cargo test failed ({status})"))
+    }
 }
 
 fn probe(args: &[String]) -> Result {
