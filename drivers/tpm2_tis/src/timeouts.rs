@@ -113,40 +113,24 @@ impl Default for Durations {
 }
 
 // Command codes of TPM 2.0 Library part 2 §6.5.2 (table 12) that the duration table names.
-const CC_HIERARCHY_CONTROL: u32 = 0x121;
-const CC_HIERARCHY_CHANGE_AUTH: u32 = 0x129;
-const CC_CREATE_PRIMARY: u32 = 0x131;
-const CC_SEQUENCE_COMPLETE: u32 = 0x13E;
-const CC_SELF_TEST: u32 = 0x143;
-const CC_STARTUP: u32 = 0x144;
-const CC_NV_READ: u32 = 0x14E;
-const CC_CREATE: u32 = 0x153;
-const CC_SEQUENCE_UPDATE: u32 = 0x15C;
-const CC_VERIFY_SIGNATURE: u32 = 0x177;
-const CC_GET_CAPABILITY: u32 = 0x17A;
-const CC_GET_RANDOM: u32 = 0x17B;
-const CC_PCR_EXTEND: u32 = 0x182;
-const CC_EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
-const CC_HASH_SEQUENCE_START: u32 = 0x186;
-const CC_CREATE_LOADED: u32 = 0x191;
 
 /// The duration class of a command, after Linux's per-command table (PTP Table 17 durations)
 /// with key generation per the Device Driver Design Principles §10.
 pub const fn duration_class(code: TpmCc) -> DurationClass {
-    match code.0 {
-        CC_STARTUP
-        | CC_HASH_SEQUENCE_START
-        | CC_SEQUENCE_UPDATE
-        | CC_SEQUENCE_COMPLETE
-        | CC_EVENT_SEQUENCE_COMPLETE
-        | CC_PCR_EXTEND
-        | CC_GET_CAPABILITY => DurationClass::Medium,
-        CC_SELF_TEST
-        | CC_GET_RANDOM
-        | CC_HIERARCHY_CONTROL
-        | CC_HIERARCHY_CHANGE_AUTH
-        | CC_NV_READ => DurationClass::Long,
-        CC_CREATE_PRIMARY | CC_CREATE | CC_CREATE_LOADED | CC_VERIFY_SIGNATURE => {
+    match code {
+        TpmCc::STARTUP
+        | TpmCc::HASH_SEQUENCE_START
+        | TpmCc::SEQUENCE_UPDATE
+        | TpmCc::SEQUENCE_COMPLETE
+        | TpmCc::EVENT_SEQUENCE_COMPLETE
+        | TpmCc::PCR_EXTEND
+        | TpmCc::GET_CAPABILITY => DurationClass::Medium,
+        TpmCc::SELF_TEST
+        | TpmCc::GET_RANDOM
+        | TpmCc::HIERARCHY_CONTROL
+        | TpmCc::HIERARCHY_CHANGE_AUTH
+        | TpmCc::NV_READ => DurationClass::Long,
+        TpmCc::CREATE_PRIMARY | TpmCc::CREATE | TpmCc::CREATE_LOADED | TpmCc::VERIFY_SIGNATURE => {
             DurationClass::LongLong
         }
         _ => DurationClass::Default,
@@ -209,17 +193,17 @@ mod tests {
     fn classes_follow_the_tables() {
         assert_eq!(duration_class(TpmCc::STARTUP), DurationClass::Medium);
         assert_eq!(duration_class(TpmCc::GET_CAPABILITY), DurationClass::Medium);
-        assert_eq!(duration_class(TpmCc(CC_PCR_EXTEND)), DurationClass::Medium);
+        assert_eq!(duration_class(TpmCc::PCR_EXTEND), DurationClass::Medium);
         assert_eq!(duration_class(TpmCc::SELF_TEST), DurationClass::Long);
         assert_eq!(duration_class(TpmCc::GET_RANDOM), DurationClass::Long);
-        assert_eq!(duration_class(TpmCc(CC_NV_READ)), DurationClass::Long);
+        assert_eq!(duration_class(TpmCc::NV_READ), DurationClass::Long);
         for cc in [
-            CC_CREATE_PRIMARY,
-            CC_CREATE,
-            CC_CREATE_LOADED,
-            CC_VERIFY_SIGNATURE,
+            TpmCc::CREATE_PRIMARY,
+            TpmCc::CREATE,
+            TpmCc::CREATE_LOADED,
+            TpmCc::VERIFY_SIGNATURE,
         ] {
-            assert_eq!(duration_class(TpmCc(cc)), DurationClass::LongLong);
+            assert_eq!(duration_class(cc), DurationClass::LongLong);
         }
         assert_eq!(duration_class(TpmCc::PCR_READ), DurationClass::Default);
         assert_eq!(duration_class(TpmCc(0xDEAD)), DurationClass::Default);
@@ -231,7 +215,7 @@ mod tests {
         assert_eq!(config.duration(TpmCc::STARTUP), Duration::from_millis(750));
         assert_eq!(config.duration(TpmCc::SELF_TEST), Duration::from_secs(3));
         assert_eq!(
-            config.duration(TpmCc(CC_CREATE_PRIMARY)),
+            config.duration(TpmCc::CREATE_PRIMARY),
             Duration::from_secs(180)
         );
         assert_eq!(config.duration(TpmCc::PCR_READ), Duration::from_secs(90));
@@ -240,7 +224,7 @@ mod tests {
             ..Config::DEFAULT
         };
         assert_eq!(
-            everything_short.duration(TpmCc(CC_CREATE)),
+            everything_short.duration(TpmCc::CREATE),
             Duration::from_millis(20)
         );
     }

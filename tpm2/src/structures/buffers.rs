@@ -132,6 +132,19 @@ tpm2b!(
     secret Tpm2bPrivateVendorSpecific, "TPM2B_PRIVATE_VENDOR_SPECIFIC", 1280
 );
 
+tpm2b!(
+    /// A TPM2B_DIGEST that holds a secret (the `seedValue` of TPMT_SENSITIVE): the same wire
+    /// form as [`Tpm2bDigest`], zeroized on drop and never printed.
+    secret Tpm2bSecretDigest, "TPM2B_DIGEST", MAX_DIGEST_SIZE
+);
+
+tpm2b!(
+    /// A TPM2B_ECC_PARAMETER that holds a secret (an ECC private scalar in
+    /// TPMU_SENSITIVE_COMPOSITE): the same wire form as
+    /// [`Tpm2bEccParameter`], zeroized on drop and never printed.
+    secret Tpm2bSecretEccParameter, "TPM2B_ECC_PARAMETER", MAX_ECC_KEY_BYTES
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,31 +27,19 @@
 
 use alloc::vec::Vec;
 
-use crate::alg::{MAX_DIGEST_SIZE, TpmAlgId};
+use crate::alg::TpmAlgId;
 use crate::handle::TpmHandle;
 use crate::marshal::marshal_sized_with;
 use crate::st::{TpmEccCurve, TpmSt};
 use crate::structures::crypto::{check_ecc_curve, read_alg_hash};
 use crate::structures::{
-    MAX_ECC_KEY_BYTES, Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bEccParameter, Tpm2bLabel, Tpm2bName,
-    Tpm2bPrivateKeyRsa, Tpm2bPublicKeyRsa, Tpm2bSensitiveData, Tpm2bSymKey, Tpm2bTemplate,
-    TpmaLocality, TpmaObject, TpmlPcrSelection, TpmsEccPoint, TpmsSymcipherParms, TpmtEccScheme,
-    TpmtKdfScheme, TpmtKeyedhashScheme, TpmtRsaScheme, TpmtSymDefObject,
+    Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bEccParameter, Tpm2bLabel, Tpm2bName,
+    Tpm2bPrivateKeyRsa, Tpm2bPublicKeyRsa, Tpm2bSecretDigest, Tpm2bSecretEccParameter,
+    Tpm2bSensitiveData, Tpm2bSymKey, Tpm2bTemplate, TpmaLocality, TpmaObject, TpmlPcrSelection,
+    TpmsEccPoint, TpmsSymcipherParms, TpmtEccScheme, TpmtKdfScheme, TpmtKeyedhashScheme,
+    TpmtRsaScheme, TpmtSymDefObject,
 };
 use crate::{Error, Marshal, Reader, Unmarshal};
-
-crate::tpm2b!(
-    /// A TPM2B_DIGEST that holds a secret (the `seedValue` of TPMT_SENSITIVE): the same wire
-    /// form as [`crate::structures::Tpm2bDigest`], zeroized on drop and never printed.
-    secret Tpm2bSecretDigest, "TPM2B_DIGEST", MAX_DIGEST_SIZE
-);
-
-crate::tpm2b!(
-    /// A TPM2B_ECC_PARAMETER that holds a secret (an ECC private scalar in
-    /// TPMU_SENSITIVE_COMPOSITE): the same wire form as
-    /// [`crate::structures::Tpm2bEccParameter`], zeroized on drop and never printed.
-    secret Tpm2bSecretEccParameter, "TPM2B_ECC_PARAMETER", MAX_ECC_KEY_BYTES
-);
 
 /// Reads a TPMI_ALG_PUBLIC (part 2 §12.2.2): the four object types. Anything else is a bad
 /// selector of `what`.
