@@ -115,6 +115,19 @@ impl<'a> Reader<'a> {
         Ok(Reader::new(body))
     }
 
+    /// Reads a TPM2B-wrapped structure: a non-zero `u16` size, then `inner` must consume exactly
+    /// that many bytes (trailing bytes inside the size are an error).
+    pub fn sized_exact<T>(
+        &mut self,
+        what: &'static str,
+        inner: impl FnOnce(&mut Reader<'a>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut body = self.sized(what)?;
+        let v = inner(&mut body)?;
+        body.finish(what)?;
+        Ok(v)
+    }
+
     /// The next big-endian `u16`, without consuming it.
     pub fn peek_u16(&self, what: &'static str) -> Result<u16, Error> {
         self.clone().u16(what)
@@ -344,6 +357,35 @@ macro_rules! tpm2b {
         impl $crate::marshal::Unmarshal for $name {
             fn unmarshal(r: &mut $crate::marshal::Reader<'_>) -> Result<Self, $crate::Error> {
                 Ok(Self(r.sized_bytes(Self::MAX, $tcg)?.to_vec()))
+            }
+        }
+    };
+}
+
+/// Declares a TPM2B that wraps one structure (TPM2B_NV_PUBLIC, TPM2B_ECC_POINT, ...): a
+/// non-zero `u16` size that the inner structure must fill exactly.
+#[macro_export]
+macro_rules! tpm2b_struct {
+    ($(#[$meta:meta])* $name:ident($tcg:literal) { $(#[$fmeta:meta])* $field:ident: $inner:ty }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name {
+            $(#[$fmeta])*
+            pub $field: $inner,
+        }
+        impl From<$inner> for $name {
+            fn from($field: $inner) -> Self {
+                Self { $field }
+            }
+        }
+        impl $crate::marshal::Marshal for $name {
+            fn marshal(&self, out: &mut $crate::__private::Vec<u8>) {
+                $crate::marshal::marshal_sized_with(out, |o| self.$field.marshal(o));
+            }
+        }
+        impl $crate::marshal::Unmarshal for $name {
+            fn unmarshal(r: &mut $crate::marshal::Reader<'_>) -> Result<Self, $crate::Error> {
+                Ok(Self { $field: r.sized_exact($tcg, <$inner>::unmarshal)? })
             }
         }
     };

@@ -11,9 +11,6 @@
 //!   then the TPMT_SIGNATURE.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command as Process;
-use std::sync::OnceLock;
 
 use tpm2::cap::TpmCap;
 use tpm2::cc::TpmCc;
@@ -25,10 +22,7 @@ use tpm2::structures::{
 };
 use tpm2::{Marshal, Reader, Unmarshal};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/testdata/tpm2-traces/upstream.jsonl.gz"
-);
+mod common;
 
 /// One successful record of the corpus.
 struct Record {
@@ -38,58 +32,14 @@ struct Record {
     rsp: Vec<u8>,
 }
 
-/// The corpus, decompressed once by the system's `gzip`, or why it could not be read.
-fn corpus() -> Result<&'static str, String> {
-    static TEXT: OnceLock<Result<String, String>> = OnceLock::new();
-    TEXT.get_or_init(load).as_deref().map_err(Clone::clone)
-}
-
-fn load() -> Result<String, String> {
-    if !Path::new(CORPUS).is_file() {
-        return Err(format!(
-            "traffic corpus missing: {CORPUS} (see /work/shared/testdata/tpm2-traces/README.md)"
-        ));
-    }
-    let out = Process::new("gzip")
-        .arg("-dc")
-        .arg(CORPUS)
-        .output()
-        .map_err(|e| format!("cannot run `gzip -dc {CORPUS}`: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`gzip -dc {CORPUS}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    String::from_utf8(out.stdout).map_err(|e| format!("corpus is not UTF-8: {e}"))
-}
-
-/// The string value of `"key": "..."` in one JSON line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\": \"");
-    let start = line.find(&pat)? + pat.len();
-    let len = line[start..].find('"')?;
-    Some(&line[start..start + len])
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Every successful record whose command is one of `names` (corpus spelling, `TPM_CC_...`).
 fn records(names: &[&str]) -> Result<Vec<Record>, String> {
     let mut out = Vec::new();
-    for line in corpus()?.lines() {
-        let Some(cc) = field(line, "cc") else {
+    for line in common::text()?.lines() {
+        let Some(cc) = common::field(line, "cc") else {
             continue;
         };
-        if !names.contains(&cc) || field(line, "rc_name") != Some("TPM_RC_SUCCESS") {
+        if !names.contains(&cc) || common::field(line, "rc_name") != Some("TPM_RC_SUCCESS") {
             continue;
         }
         let gseq = line
@@ -97,9 +47,12 @@ fn records(names: &[&str]) -> Result<Vec<Record>, String> {
             .nth(1)
             .and_then(|s| s.split(',').next())
             .unwrap_or("?");
-        let id = format!("test {} gseq {gseq}", field(line, "test").unwrap_or("?"));
-        let cmd = field(line, "cmd").and_then(hex);
-        let rsp = field(line, "rsp").and_then(hex);
+        let id = format!(
+            "test {} gseq {gseq}",
+            common::field(line, "test").unwrap_or("?")
+        );
+        let cmd = common::field(line, "cmd").and_then(common::hex);
+        let rsp = common::field(line, "rsp").and_then(common::hex);
         let (Some(cmd), Some(rsp)) = (cmd, rsp) else {
             return Err(format!("{id}: unreadable cmd/rsp hex"));
         };

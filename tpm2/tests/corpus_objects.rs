@@ -9,8 +9,6 @@
 //! response parameters), and every TPM2_ContextLoad command, successful or not.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command as Process;
 
 use tpm2::auth::TpmaSession;
 use tpm2::cc::TpmCc;
@@ -27,56 +25,10 @@ use tpm2::structures::{
 };
 use tpm2::{Error, Marshal, Reader, Unmarshal};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/testdata/tpm2-traces/upstream.jsonl.gz"
-);
-
-/// Decompresses the corpus with the system's `gzip`, or says why it cannot.
-fn corpus_text() -> Result<String, String> {
-    if !Path::new(CORPUS).is_file() {
-        return Err(format!(
-            "traffic corpus missing: {CORPUS} (see /work/shared/testdata/tpm2-traces/README.md)"
-        ));
-    }
-    let out = Process::new("gzip")
-        .arg("-dc")
-        .arg(CORPUS)
-        .output()
-        .map_err(|e| format!("cannot run `gzip -dc {CORPUS}`: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`gzip -dc {CORPUS}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    String::from_utf8(out.stdout).map_err(|e| format!("corpus is not UTF-8: {e}"))
-}
-
-/// The value of the string field `key` of one JSON line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let tag = format!("\"{key}\": \"");
-    let start = line.find(&tag)? + tag.len();
-    let len = line[start..].find('"')?;
-    Some(&line[start..start + len])
-}
-
-/// The value of the number field `key` of one JSON line.
-fn number(line: &str, key: &str) -> Option<u64> {
-    let tag = format!("\"{key}\": ");
-    let start = line.find(&tag)? + tag.len();
-    let digits: String = line[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
+mod common;
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("bad hex"))
-        .collect()
+    common::hex(s).expect("corpus hex")
 }
 
 /// A parameter area being decoded: every field read is re-marshalled into `out`.
@@ -453,7 +405,7 @@ fn decode(
 
 #[test]
 fn corpus_objects_contexts_and_signatures() {
-    let text = corpus_text().unwrap_or_else(|e| panic!("{e}"));
+    let text = common::text_or_fail();
     let mut commands: BTreeMap<&str, usize> = BTreeMap::new();
     let mut responses: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -464,13 +416,15 @@ fn corpus_objects_contexts_and_signatures() {
         records += 1;
         let id = format!(
             "{}#{} ({})",
-            field(line, "test").unwrap_or("?"),
-            number(line, "seq").unwrap_or(0),
-            field(line, "cc").unwrap_or("?")
+            common::field(line, "test").unwrap_or("?"),
+            common::number(line, "seq").unwrap_or(0),
+            common::field(line, "cc").unwrap_or("?")
         );
-        let (Some(cmd), Some(rsp), Some(rc)) =
-            (field(line, "cmd"), field(line, "rsp"), field(line, "rc"))
-        else {
+        let (Some(cmd), Some(rsp), Some(rc)) = (
+            common::field(line, "cmd"),
+            common::field(line, "rsp"),
+            common::field(line, "rc"),
+        ) else {
             failures.push(format!("{id}: record without cmd/rsp/rc"));
             continue;
         };
@@ -540,7 +494,9 @@ fn corpus_objects_contexts_and_signatures() {
     // holds (rc 0 records per command, counted independently of the decoder above).
     let count_ok = |cc: &str| {
         text.lines()
-            .filter(|l| field(l, "cc") == Some(cc) && field(l, "rc") == Some("0x00000000"))
+            .filter(|l| {
+                common::field(l, "cc") == Some(cc) && common::field(l, "rc") == Some("0x00000000")
+            })
             .count()
     };
     for (name, cc) in [
@@ -566,7 +522,7 @@ fn corpus_objects_contexts_and_signatures() {
     }
     let context_loads = text
         .lines()
-        .filter(|l| field(l, "cc") == Some("TPM_CC_ContextLoad"))
+        .filter(|l| common::field(l, "cc") == Some("TPM_CC_ContextLoad"))
         .count();
     assert_eq!(commands.get("ContextLoad").copied(), Some(context_loads));
 }

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command as Process;
 
 use tpm2::auth::TpmaSession;
 use tpm2::cc::TpmCc;
@@ -17,58 +15,10 @@ use tpm2::rc::{RcDecoded, RcSubject, TpmRc};
 use tpm2::response::Response;
 use tpm2::st::TpmSt;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/testdata/tpm2-traces/upstream.jsonl.gz"
-);
+mod common;
 
 /// Number of records the corpus README promises.
 const RECORDS: usize = 27_973;
-
-/// The corpus, decompressed by the system's `gzip`.
-fn corpus() -> String {
-    assert!(
-        Path::new(CORPUS).is_file(),
-        "traffic corpus missing: {CORPUS} (see /work/shared/testdata/tpm2-traces/README.md)"
-    );
-    let out = Process::new("gzip").arg("-dc").arg(CORPUS).output();
-    assert!(
-        out.is_ok(),
-        "cannot run `gzip -dc {CORPUS}` (is gzip installed?): {out:?}"
-    );
-    let out = out.unwrap_or_else(|_| unreachable!());
-    assert!(
-        out.status.success(),
-        "`gzip -dc {CORPUS}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout);
-    assert!(text.is_ok(), "corpus is not UTF-8");
-    text.unwrap_or_default()
-}
-
-/// The string value of `"key": "..."` in one JSON line (the corpus never escapes inside values
-/// this test reads).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\": \"");
-    let start = line.find(&pat)? + pat.len();
-    let len = line[start..].find('"')?;
-    Some(&line[start..start + len])
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-fn hex_u32(s: &str) -> Option<u32> {
-    u32::from_str_radix(s.strip_prefix("0x")?, 16).ok()
-}
 
 /// One parsed record, or the reason it could not be read.
 struct Record {
@@ -81,7 +31,7 @@ struct Record {
 }
 
 fn record(line: &str) -> Result<Record, String> {
-    let get = |k: &str| field(line, k).ok_or_else(|| format!("no \"{k}\" in {line}"));
+    let get = |k: &str| common::field(line, k).ok_or_else(|| format!("no \"{k}\" in {line}"));
     let id = format!(
         "test {} gseq {}",
         get("test")?,
@@ -91,10 +41,10 @@ fn record(line: &str) -> Result<Record, String> {
             .unwrap_or("?")
     );
     Ok(Record {
-        cmd: hex(get("cmd")?).ok_or_else(|| format!("{id}: bad cmd hex"))?,
-        rsp: hex(get("rsp")?).ok_or_else(|| format!("{id}: bad rsp hex"))?,
-        cc: hex_u32(get("cc_num")?).ok_or_else(|| format!("{id}: bad cc_num"))?,
-        rc: hex_u32(get("rc")?).ok_or_else(|| format!("{id}: bad rc"))?,
+        cmd: common::hex(get("cmd")?).ok_or_else(|| format!("{id}: bad cmd hex"))?,
+        rsp: common::hex(get("rsp")?).ok_or_else(|| format!("{id}: bad rsp hex"))?,
+        cc: common::hex_u32(get("cc_num")?).ok_or_else(|| format!("{id}: bad cc_num"))?,
+        rc: common::hex_u32(get("rc")?).ok_or_else(|| format!("{id}: bad rc"))?,
         rc_name: get("rc_name")?.to_owned(),
         id,
     })
@@ -358,7 +308,7 @@ fn check(rec: &Record, tally: &mut Tally) -> Result<(), String> {
 
 #[test]
 fn every_corpus_record_splits_along_the_command_table() {
-    let text = corpus();
+    let text = common::text_or_fail();
     let mut tally = Tally::default();
     // Failures grouped by the command name in the record: count and first message of each.
     let mut failures: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -366,7 +316,7 @@ fn every_corpus_record_splits_along_the_command_table() {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         lines += 1;
         if let Err(e) = record(line).and_then(|rec| check(&rec, &mut tally)) {
-            let key = field(line, "cc").unwrap_or("?").to_owned();
+            let key = common::field(line, "cc").unwrap_or("?").to_owned();
             failures.entry(key).or_insert((0, e)).0 += 1;
         }
     }

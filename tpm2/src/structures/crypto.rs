@@ -25,7 +25,6 @@
 use alloc::vec::Vec;
 
 use crate::alg::TpmAlgId;
-use crate::marshal::marshal_sized_with;
 use crate::st::TpmEccCurve;
 use crate::structures::pcr::check_hash;
 use crate::structures::{Tpm2bEccParameter, Tpm2bPublicKeyRsa, TpmtHa};
@@ -688,27 +687,13 @@ crate::wire_struct! {
     }
 }
 
-/// TPM2B_ECC_POINT (part 2 §11.2.5.3): a TPMS_ECC_POINT behind a size. The size must equal
-/// the bytes the point occupies; a zero size (the structure missing) is rejected, as the
-/// reference implementation does (TPM_RC_SIZE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tpm2bEccPoint {
-    /// point.
-    pub point: TpmsEccPoint,
-}
-
-impl Marshal for Tpm2bEccPoint {
-    fn marshal(&self, out: &mut Vec<u8>) {
-        marshal_sized_with(out, |o| self.point.marshal(o));
-    }
-}
-
-impl Unmarshal for Tpm2bEccPoint {
-    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut inner = r.sized("TPM2B_ECC_POINT")?;
-        let point = TpmsEccPoint::unmarshal(&mut inner)?;
-        inner.finish("TPM2B_ECC_POINT")?;
-        Ok(Self { point })
+crate::tpm2b_struct! {
+    /// TPM2B_ECC_POINT (part 2 §11.2.5.3): a TPMS_ECC_POINT behind a size. The size must equal
+    /// the bytes the point occupies; a zero size (the structure missing) is rejected, as the
+    /// reference implementation does (TPM_RC_SIZE).
+    Tpm2bEccPoint("TPM2B_ECC_POINT") {
+        /// point.
+        point: TpmsEccPoint
     }
 }
 

@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 
 use crate::alg::TpmAlgId;
 use crate::handle::{TpmHandle, TpmHt};
-use crate::marshal::marshal_sized_with;
 use crate::structures::crypto::read_alg_hash;
 use crate::structures::{Tpm2bDigest, TpmaNv};
 use crate::{Error, Marshal, Reader, Unmarshal};
@@ -85,32 +84,12 @@ impl Unmarshal for TpmsNvPublic {
     }
 }
 
-/// TPM2B_NV_PUBLIC (part 2 §13.6): a TPMS_NV_PUBLIC behind a size that must match it
-/// exactly; a zero size is rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tpm2bNvPublic {
-    /// nvPublic.
-    pub nv_public: TpmsNvPublic,
-}
-
-impl From<TpmsNvPublic> for Tpm2bNvPublic {
-    fn from(nv_public: TpmsNvPublic) -> Self {
-        Self { nv_public }
-    }
-}
-
-impl Marshal for Tpm2bNvPublic {
-    fn marshal(&self, out: &mut Vec<u8>) {
-        marshal_sized_with(out, |o| self.nv_public.marshal(o));
-    }
-}
-
-impl Unmarshal for Tpm2bNvPublic {
-    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut inner = r.sized("TPM2B_NV_PUBLIC")?;
-        let nv_public = TpmsNvPublic::unmarshal(&mut inner)?;
-        inner.finish("TPM2B_NV_PUBLIC")?;
-        Ok(Self { nv_public })
+crate::tpm2b_struct! {
+    /// TPM2B_NV_PUBLIC (part 2 §13.6): a TPMS_NV_PUBLIC behind a size that must match it
+    /// exactly; a zero size is rejected.
+    Tpm2bNvPublic("TPM2B_NV_PUBLIC") {
+        /// nvPublic.
+        nv_public: TpmsNvPublic
     }
 }
 

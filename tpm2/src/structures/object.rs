@@ -556,9 +556,9 @@ impl Tpm2bPublic {
     /// Reads a TPM2B_PUBLIC; `allow_null_name_alg` is the "+" of TPM2B_PUBLIC+
     /// (TPM2_LoadExternal).
     pub fn unmarshal_with(r: &mut Reader<'_>, allow_null_name_alg: bool) -> Result<Self, Error> {
-        let mut inner = r.sized("TPM2B_PUBLIC")?;
-        let public_area = TpmtPublic::unmarshal_with(&mut inner, allow_null_name_alg)?;
-        inner.finish("TPM2B_PUBLIC")?;
+        let public_area = r.sized_exact("TPM2B_PUBLIC", |inner| {
+            TpmtPublic::unmarshal_with(inner, allow_null_name_alg)
+        })?;
         Ok(Self { public_area })
     }
 
@@ -713,9 +713,7 @@ impl Unmarshal for Tpm2bSensitive {
             r.u16("TPM2B_SENSITIVE")?;
             return Ok(Self::default());
         }
-        let mut inner = r.sized("TPM2B_SENSITIVE")?;
-        let area = TpmtSensitive::unmarshal(&mut inner)?;
-        inner.finish("TPM2B_SENSITIVE")?;
+        let area = r.sized_exact("TPM2B_SENSITIVE", TpmtSensitive::unmarshal)?;
         Ok(Self {
             sensitive_area: Some(area),
         })
@@ -733,26 +731,12 @@ crate::wire_struct! {
     }
 }
 
-/// TPM2B_SENSITIVE_CREATE (part 2 §11.1.16): a TPMS_SENSITIVE_CREATE behind a size that must
-/// match it exactly; a zero size is rejected (the structure is at least four bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tpm2bSensitiveCreate {
-    /// sensitive.
-    pub sensitive: TpmsSensitiveCreate,
-}
-
-impl Marshal for Tpm2bSensitiveCreate {
-    fn marshal(&self, out: &mut Vec<u8>) {
-        marshal_sized_with(out, |o| self.sensitive.marshal(o));
-    }
-}
-
-impl Unmarshal for Tpm2bSensitiveCreate {
-    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut inner = r.sized("TPM2B_SENSITIVE_CREATE")?;
-        let sensitive = TpmsSensitiveCreate::unmarshal(&mut inner)?;
-        inner.finish("TPM2B_SENSITIVE_CREATE")?;
-        Ok(Self { sensitive })
+crate::tpm2b_struct! {
+    /// TPM2B_SENSITIVE_CREATE (part 2 §11.1.16): a TPMS_SENSITIVE_CREATE behind a size that must
+    /// match it exactly; a zero size is rejected (the structure is at least four bytes).
+    Tpm2bSensitiveCreate("TPM2B_SENSITIVE_CREATE") {
+        /// sensitive.
+        sensitive: TpmsSensitiveCreate
     }
 }
 
@@ -795,26 +779,12 @@ crate::wire_struct! {
     }
 }
 
-/// TPM2B_CREATION_DATA (part 2 §15.2): a TPMS_CREATION_DATA behind a size that must match
-/// it exactly; a zero size is rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tpm2bCreationData {
-    /// creationData.
-    pub creation_data: TpmsCreationData,
-}
-
-impl Marshal for Tpm2bCreationData {
-    fn marshal(&self, out: &mut Vec<u8>) {
-        marshal_sized_with(out, |o| self.creation_data.marshal(o));
-    }
-}
-
-impl Unmarshal for Tpm2bCreationData {
-    fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let mut inner = r.sized("TPM2B_CREATION_DATA")?;
-        let creation_data = TpmsCreationData::unmarshal(&mut inner)?;
-        inner.finish("TPM2B_CREATION_DATA")?;
-        Ok(Self { creation_data })
+crate::tpm2b_struct! {
+    /// TPM2B_CREATION_DATA (part 2 §15.2): a TPMS_CREATION_DATA behind a size that must match
+    /// it exactly; a zero size is rejected.
+    Tpm2bCreationData("TPM2B_CREATION_DATA") {
+        /// creationData.
+        creation_data: TpmsCreationData
     }
 }
 
