@@ -1,5 +1,7 @@
-//! Every TPM 2.0 structure parser of the `tpm2` crate on its own. The first input byte picks
-//! the structure; the rest is its wire form. Nothing may panic, and whatever parses must
+//! The `tpm2` crate's structure parsers on their own: every top-level structure that carries a
+//! union, a size or a validated value (the plain structures inside them, such as TPMS_CLOCK_INFO
+//! or TPMS_PCR_SELECT, are reached through their containers). The first input byte picks the
+//! structure; the rest is its wire form. Nothing may panic, and whatever parses must
 //! re-marshal to exactly the bytes it was parsed from (the encodings are canonical).
 #![no_main]
 
