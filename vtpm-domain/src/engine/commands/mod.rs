@@ -1,0 +1,29 @@
+//! The command handlers of part 3, one file per command family. Each file exports `ENTRIES`,
+//! its rows of the dispatch table.
+
+use super::dispatch::Entry;
+
+mod capability;
+mod context;
+mod hash;
+mod keys;
+mod object;
+mod pcr;
+mod random;
+mod session;
+mod startup;
+mod testing;
+
+/// The dispatch table, family by family.
+pub(crate) const FAMILIES: &[&[Entry]] = &[
+    startup::ENTRIES,
+    testing::ENTRIES,
+    capability::ENTRIES,
+    random::ENTRIES,
+    pcr::ENTRIES,
+    hash::ENTRIES,
+    object::ENTRIES,
+    context::ENTRIES,
+    keys::ENTRIES,
+    session::ENTRIES,
+];

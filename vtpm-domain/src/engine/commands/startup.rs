@@ -1,0 +1,104 @@
+//! TPM2_Startup and TPM2_Shutdown (part 3 §9.3, §9.4) with the TPM Reset / Restart / Resume
+//! semantics of part 1 §12.2.3:
+//!
+//! | last shutdown | Startup | effect |
+//! |---|---|---|
+//! | none or CLEAR | CLEAR | TPM Reset: new NULL seed and proof, counters, PCR allocation applied |
+//! | STATE | CLEAR | TPM Restart: PCRs reset, saved contexts stay valid |
+//! | STATE | STATE | TPM Resume: PCRs restored from the saved state |
+//! | none or CLEAR | STATE | TPM_RC_VALUE |
+
+use tpm2::rc::TpmRc;
+use tpm2::st::TpmSu;
+
+use crate::engine::Engine;
+use crate::engine::dispatch::{Ctx, Entry};
+use crate::engine::pcr::PcrBanks;
+use crate::engine::state::{Saved, ShutdownKind};
+
+/// This family's rows of the dispatch table.
+pub(crate) const ENTRIES: &[Entry] = &[
+    Entry {
+        cc: tpm2::cc::TpmCc::STARTUP,
+        handles: &[],
+        roles: &[],
+        nv: true,
+        handler: startup,
+    },
+    Entry {
+        cc: tpm2::cc::TpmCc::SHUTDOWN,
+        handles: &[],
+        roles: &[],
+        nv: true,
+        handler: shutdown,
+    },
+];
+
+fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let su: TpmSu = ctx.param()?;
+    ctx.finish()?;
+    if e.state.vol.started {
+        return Err(TpmRc::INITIALIZE);
+    }
+    let st = &mut e.state;
+    let saved = st.saved.take();
+    match (su, saved) {
+        (TpmSu::STATE, Some(saved))
+            if st.perm.shutdown == ShutdownKind::State && st.perm.pcr_allocation_pending.is_none() =>
+        {
+            // TPM Resume.
+            st.vol.pcr = saved.pcr.resumed();
+            st.vol.null_seed = saved.null_seed;
+            st.vol.null_proof = saved.null_proof;
+            st.vol.context_counter = saved.context_counter;
+            st.vol.platform_auth = saved.platform_auth;
+            st.vol.platform_policy = saved.platform_policy;
+            st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
+        }
+        (TpmSu::STATE, saved) => {
+            st.saved = saved;
+            return Err(TpmRc::VALUE.with_parameter(1));
+        }
+        (_, Some(saved)) if st.perm.shutdown == ShutdownKind::State => {
+            // TPM Restart: the NULL hierarchy and saved contexts survive, PCRs do not.
+            st.vol.null_seed = saved.null_seed;
+            st.vol.null_proof = saved.null_proof;
+            st.vol.context_counter = saved.context_counter;
+            st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
+        }
+        _ => {
+            // TPM Reset (volatile state, including the NULL seed, was renewed at _TPM_Init).
+            if let Some(alloc) = st.perm.pcr_allocation_pending.take() {
+                st.perm.pcr_allocation = alloc;
+            }
+            st.vol.pcr = PcrBanks::new(&st.perm.pcr_allocation);
+            st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
+            st.perm.restart_count = 0;
+        }
+    }
+    st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
+    st.perm.shutdown = ShutdownKind::None;
+    st.vol.started = true;
+    Ok(())
+}
+
+fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let su: TpmSu = ctx.param()?;
+    ctx.finish()?;
+    let st = &mut e.state;
+    if su == TpmSu::STATE {
+        st.saved = Some(Saved {
+            pcr: st.vol.pcr.clone(),
+            null_seed: st.vol.null_seed.clone(),
+            null_proof: st.vol.null_proof.clone(),
+            context_counter: st.vol.context_counter,
+            platform_auth: st.vol.platform_auth.clone(),
+            platform_policy: st.vol.platform_policy.clone(),
+        });
+        st.perm.shutdown = ShutdownKind::State;
+    } else {
+        st.saved = None;
+        st.perm.shutdown = ShutdownKind::Clear;
+    }
+    Ok(())
+}

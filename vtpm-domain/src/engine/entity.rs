@@ -1,0 +1,254 @@
+//! Entities named by handles (part 1 §14–§16, part 2 §9 "interface types" for handles): which
+//! handle types each TPMI_DH_/TPMI_RH_ type accepts, whether the entity exists, its Name
+//! (part 1 §16), and its authValue and authPolicy.
+
+use alloc::vec::Vec;
+
+use tpm2::alg::TpmAlgId;
+use tpm2::handle::{TpmHandle, TpmHt};
+use tpm2::rc::TpmRc;
+use zeroize::Zeroizing;
+
+use super::Engine;
+
+/// The interface type of a handle in a command's handle area (part 2 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandleKind {
+    /// TPMI_DH_OBJECT: a loaded transient or persistent object.
+    Object,
+    /// TPMI_DH_OBJECT+: an object or TPM_RH_NULL.
+    ObjectOrNull,
+    /// TPMI_DH_ENTITY: any entity with an authorization (object, NV index, PCR, hierarchy).
+    Entity,
+    /// TPMI_DH_ENTITY+.
+    EntityOrNull,
+    /// TPMI_RH_HIERARCHY: owner, endorsement or platform.
+    Hierarchy,
+    /// TPMI_RH_HIERARCHY+: also TPM_RH_NULL.
+    HierarchyOrNull,
+    /// TPMI_RH_HIERARCHY_AUTH: owner, endorsement, platform or lockout.
+    HierarchyAuth,
+    /// TPMI_RH_PROVISION: owner or platform.
+    Provision,
+    /// TPMI_RH_CLEAR: lockout or platform.
+    Clear,
+    /// TPMI_RH_LOCKOUT.
+    Lockout,
+    /// TPMI_RH_ENDORSEMENT (+ allows NULL).
+    EndorsementOrNull,
+    /// TPMI_RH_PLATFORM.
+    Platform,
+    /// TPMI_RH_ENABLES: owner, endorsement, platform or platform-NV.
+    Enables,
+    /// TPMI_DH_PCR: a PCR index.
+    Pcr,
+    /// TPMI_DH_PCR+: a PCR index or TPM_RH_NULL.
+    PcrOrNull,
+    /// TPMI_DH_CONTEXT: a loaded session, transient or persistent object.
+    Context,
+    /// TPMI_RH_NV_INDEX: a defined NV index.
+    NvIndex,
+    /// TPMI_RH_NV_AUTH: owner, platform or a defined NV index.
+    NvAuth,
+    /// TPMI_SH_POLICY: a loaded policy session.
+    PolicySession,
+}
+
+/// Number of PCRs in every bank (PC Client profile).
+pub(crate) const PCR_COUNT: u32 = 24;
+
+/// Checks `h` against `kind` (TPM_RC_VALUE for a handle of the wrong type) and that it refers
+/// to something present (TPM_RC_HANDLE), enabled (TPM_RC_HIERARCHY). The caller adds the
+/// handle number.
+pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> Result<(), TpmRc> {
+    use HandleKind as K;
+    let ty = h.ty();
+    let hierarchy = |h: TpmHandle| -> Result<(), TpmRc> {
+        if hierarchy_enabled(engine, h) { Ok(()) } else { Err(TpmRc::HIERARCHY) }
+    };
+    match kind {
+        K::Object | K::ObjectOrNull => {
+            if kind == K::ObjectOrNull && h == TpmHandle::NULL {
+                return Ok(());
+            }
+            if ty != TpmHt::TRANSIENT && ty != TpmHt::PERSISTENT {
+                return Err(TpmRc::VALUE);
+            }
+            object_present(engine, h)
+        }
+        K::Entity | K::EntityOrNull => {
+            if kind == K::EntityOrNull && h == TpmHandle::NULL {
+                return Ok(());
+            }
+            match ty {
+                TpmHt::TRANSIENT | TpmHt::PERSISTENT => object_present(engine, h),
+                TpmHt::PCR => pcr_index(h).map(|_| ()),
+                TpmHt::NV_INDEX => nv_present(engine, h),
+                TpmHt::PERMANENT => match h {
+                    TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => {
+                        hierarchy(h)
+                    }
+                    TpmHandle::LOCKOUT => Ok(()),
+                    _ => Err(TpmRc::VALUE),
+                },
+                _ => Err(TpmRc::VALUE),
+            }
+        }
+        K::Hierarchy | K::HierarchyOrNull => match h {
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            TpmHandle::NULL if kind == K::HierarchyOrNull => Ok(()),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::HierarchyAuth => match h {
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            TpmHandle::LOCKOUT => Ok(()),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Provision => match h {
+            TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Clear => match h {
+            TpmHandle::LOCKOUT => Ok(()),
+            TpmHandle::PLATFORM => hierarchy(h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Lockout => {
+            if h == TpmHandle::LOCKOUT { Ok(()) } else { Err(TpmRc::VALUE) }
+        }
+        K::EndorsementOrNull => match h {
+            TpmHandle::ENDORSEMENT => hierarchy(h),
+            TpmHandle::NULL => Ok(()),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Platform => {
+            if h == TpmHandle::PLATFORM { hierarchy(h) } else { Err(TpmRc::VALUE) }
+        }
+        K::Enables => match h {
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            TpmHandle::PLATFORM_NV => hierarchy(TpmHandle::PLATFORM),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Pcr | K::PcrOrNull => {
+            if kind == K::PcrOrNull && h == TpmHandle::NULL {
+                return Ok(());
+            }
+            pcr_index(h).map(|_| ())
+        }
+        K::Context => match ty {
+            TpmHt::TRANSIENT | TpmHt::PERSISTENT => object_present(engine, h),
+            TpmHt::HMAC_SESSION | TpmHt::POLICY_SESSION => session_present(engine, h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::NvIndex => {
+            if ty != TpmHt::NV_INDEX {
+                return Err(TpmRc::VALUE);
+            }
+            nv_present(engine, h)
+        }
+        K::NvAuth => match h {
+            TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
+            _ if ty == TpmHt::NV_INDEX => nv_present(engine, h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::PolicySession => {
+            if ty != TpmHt::POLICY_SESSION {
+                return Err(TpmRc::VALUE);
+            }
+            session_present(engine, h)
+        }
+    }
+}
+
+/// The PCR number of a PCR handle (TPM_RC_VALUE beyond the last PCR).
+pub(crate) fn pcr_index(h: TpmHandle) -> Result<usize, TpmRc> {
+    if h.0 < PCR_COUNT { Ok(h.0 as usize) } else { Err(TpmRc::VALUE) }
+}
+
+/// Whether a hierarchy (or TPM_RH_NULL, always) is enabled.
+pub(crate) fn hierarchy_enabled(engine: &Engine, h: TpmHandle) -> bool {
+    let v = &engine.state.vol;
+    match h {
+        TpmHandle::OWNER => v.sh_enable,
+        TpmHandle::ENDORSEMENT => v.eh_enable,
+        TpmHandle::PLATFORM => v.ph_enable,
+        _ => true,
+    }
+}
+
+fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    let Some(obj) = engine.state.object(h) else {
+        return Err(TpmRc::HANDLE);
+    };
+    if hierarchy_enabled(engine, obj.hierarchy) { Ok(()) } else { Err(TpmRc::HIERARCHY) }
+}
+
+fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    match engine.state.vol.sessions.get(&h.0) {
+        Some(s) if s.is_loaded() => Ok(()),
+        _ => Err(TpmRc::HANDLE),
+    }
+}
+
+fn nv_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    if engine.state.perm.nv_defined(h) { Ok(()) } else { Err(TpmRc::HANDLE) }
+}
+
+/// The Name of an entity (part 1 §16): nameAlg || H(public area) for objects and NV indices,
+/// the handle itself for everything else.
+pub(crate) fn name(engine: &Engine, h: TpmHandle) -> Vec<u8> {
+    match h.ty() {
+        TpmHt::TRANSIENT | TpmHt::PERSISTENT => match engine.state.object(h) {
+            Some(o) => o.name.clone(),
+            None => h.0.to_be_bytes().to_vec(),
+        },
+        TpmHt::NV_INDEX => engine
+            .state
+            .perm
+            .nv_name(h)
+            .unwrap_or_else(|| h.0.to_be_bytes().to_vec()),
+        _ => h.0.to_be_bytes().to_vec(),
+    }
+}
+
+/// The authValue of an entity (empty when it has none).
+pub(crate) fn auth_value(engine: &Engine, h: TpmHandle) -> Zeroizing<Vec<u8>> {
+    let p = &engine.state.perm;
+    let v = &engine.state.vol;
+    match h.ty() {
+        TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine
+            .state
+            .object(h)
+            .map(|o| o.sensitive.auth.clone())
+            .unwrap_or_default(),
+        TpmHt::NV_INDEX => p.nv_auth(h).unwrap_or_default(),
+        TpmHt::PCR => Zeroizing::new(Vec::new()),
+        _ => match h {
+            TpmHandle::OWNER => p.owner_auth.clone(),
+            TpmHandle::ENDORSEMENT => p.endorsement_auth.clone(),
+            TpmHandle::LOCKOUT => p.lockout_auth.clone(),
+            TpmHandle::PLATFORM => v.platform_auth.clone(),
+            _ => Zeroizing::new(Vec::new()),
+        },
+    }
+}
+
+/// The authPolicy of an entity and its hash algorithm (empty digest when none).
+pub(crate) fn auth_policy(engine: &Engine, h: TpmHandle) -> (TpmAlgId, Vec<u8>) {
+    let p = &engine.state.perm;
+    let v = &engine.state.vol;
+    match h.ty() {
+        TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine.state.object(h).map_or_else(
+            || (TpmAlgId::NULL, Vec::new()),
+            |o| (o.public.name_alg, o.public.auth_policy.as_bytes().to_vec()),
+        ),
+        TpmHt::NV_INDEX => p.nv_policy(h).unwrap_or((TpmAlgId::NULL, Vec::new())),
+        _ => match h {
+            TpmHandle::OWNER => p.owner_policy.clone().into_parts(),
+            TpmHandle::ENDORSEMENT => p.endorsement_policy.clone().into_parts(),
+            TpmHandle::LOCKOUT => p.lockout_policy.clone().into_parts(),
+            TpmHandle::PLATFORM => v.platform_policy.clone().into_parts(),
+            _ => (TpmAlgId::NULL, Vec::new()),
+        },
+    }
+}

@@ -1,0 +1,506 @@
+//! The `vtpm-domain` command line (hand-written parsing: no dependency for a handful of
+//! options). Exit codes: 0 success, 1 runtime failure (state refused, port taken, ...), 2 bad
+//! usage.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::platform::HostPlatform;
+use super::server::{Device, Limits, Protocol, Server, StopReason, response_code};
+use super::signal;
+use super::state_file::{StateFile, read_key_file, write_new_key_file};
+use crate::engine::Engine;
+
+/// The help text.
+pub const USAGE: &str = "\
+vtpm-domain: a software TPM 2.0 served over TCP
+
+USAGE:
+    vtpm-domain serve (--swtpm-tcp ADDR:PORT | --mssim-tcp ADDR:PORT)
+                      (--ephemeral | --state FILE --key-file KEYFILE)
+                      [--startup-clear] [--verbose]
+    vtpm-domain keygen --key-file KEYFILE
+    vtpm-domain help | --help
+
+SERVE:
+    --swtpm-tcp ADDR:PORT  swtpm socket protocol: data channel on PORT, control channel on
+                           PORT+1 (QEMU tpm-emulator, tpm2-tss TCTI \"swtpm\")
+    --mssim-tcp ADDR:PORT  TCG simulator protocol: command port PORT, platform port PORT+1
+                           (tpm2-tss TCTI \"mssim\")
+    --ephemeral            keep the TPM in memory only (a new TPM every start)
+    --state FILE           keep the TPM sealed in FILE, written after every change
+    --key-file KEYFILE     the 32-byte sealing key: 32 raw bytes or 64 hex digits, mode 0600
+    --startup-clear        send TPM2_Startup(CLEAR) at start (default: the client does)
+    --verbose              log every command code and response code to stderr
+
+    A process start is a power cycle: the TPM waits for TPM2_Startup. Once listening,
+    `listening on ADDR:PORT (control|platform ADDR:PORT+1)` is printed to stderr.
+
+KEYGEN:
+    Writes a new random key (64 hex digits) to KEYFILE with mode 0600; never overwrites.
+";
+
+/// Where the TPM state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory only.
+    Ephemeral,
+    /// Sealed in a file.
+    Sealed {
+        /// The state file.
+        state: PathBuf,
+        /// The key file.
+        key_file: PathBuf,
+    },
+}
+
+/// `serve` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The first port's address (the second port is the next one).
+    pub addr: SocketAddr,
+    /// Where the state lives.
+    pub storage: Storage,
+    /// Send TPM2_Startup(CLEAR) before listening.
+    pub startup_clear: bool,
+    /// Log commands.
+    pub verbose: bool,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print the help.
+    Help,
+    /// Write a new key file.
+    Keygen {
+        /// Where.
+        key_file: PathBuf,
+    },
+    /// Run the server.
+    Serve(ServeOptions),
+}
+
+/// A command line that does not parse; the message says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Parses `ADDR:PORT`; PORT must leave room for PORT + 1.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, UsageError> {
+    let addr = s
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("bad address {s:?} (expected ADDR:PORT): {e}")))?
+        .next()
+        .ok_or_else(|| usage(format!("address {s:?} resolves to nothing")))?;
+    if addr.port() == 0 || addr.port() == u16::MAX {
+        return Err(usage(format!(
+            "port {} in {s:?} is not usable: PORT and PORT+1 must both be real ports",
+            addr.port()
+        )));
+    }
+    Ok(addr)
+}
+
+/// Splits `--name=value` / `--name value` options off `args`.
+struct Args {
+    items: Vec<OsString>,
+    pos: usize,
+}
+
+impl Args {
+    /// The next option name and its inline value (`--name=value`), if any.
+    fn next_option(&mut self) -> Result<Option<(String, Option<OsString>)>, UsageError> {
+        let Some(arg) = self.items.get(self.pos) else {
+            return Ok(None);
+        };
+        self.pos += 1;
+        let text = arg
+            .to_str()
+            .ok_or_else(|| usage(format!("unexpected argument {arg:?}")))?;
+        if !text.starts_with("--") {
+            return Err(usage(format!("unexpected argument {text:?}")));
+        }
+        Ok(Some(match text.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(OsString::from(value))),
+            None => (text.to_owned(), None),
+        }))
+    }
+
+    fn value(&mut self, name: &str, inline: Option<OsString>) -> Result<OsString, UsageError> {
+        if let Some(v) = inline {
+            return Ok(v);
+        }
+        let v = self
+            .items
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| usage(format!("{name} needs a value")))?;
+        self.pos += 1;
+        Ok(v)
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), UsageError> {
+    if slot.is_some() {
+        return Err(usage(format!("{name} given twice")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn no_value(name: &str, inline: Option<&OsString>) -> Result<(), UsageError> {
+    match inline {
+        Some(_) => Err(usage(format!("{name} takes no value"))),
+        None => Ok(()),
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
+    let Some(first) = args.first() else {
+        return Err(usage("no command given"));
+    };
+    let rest = Args {
+        items: args[1..].to_vec(),
+        pos: 0,
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Command::Help);
+    }
+    match first.to_str() {
+        Some("help") => {
+            if args.len() > 1 {
+                return Err(usage("help takes no arguments"));
+            }
+            Ok(Command::Help)
+        }
+        Some("keygen") => parse_keygen(rest),
+        Some("serve") => parse_serve(rest),
+        _ => Err(usage(format!("unknown command {first:?}"))),
+    }
+}
+
+fn parse_keygen(mut args: Args) -> Result<Command, UsageError> {
+    let mut key_file = None;
+    while let Some((name, inline)) = args.next_option()? {
+        match name.as_str() {
+            "--key-file" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut key_file, PathBuf::from(v), &name)?;
+            }
+            _ => return Err(usage(format!("unknown keygen option {name}"))),
+        }
+    }
+    let key_file = key_file.ok_or_else(|| usage("keygen needs --key-file KEYFILE"))?;
+    Ok(Command::Keygen { key_file })
+}
+
+fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
+    let mut listen: Option<(Protocol, SocketAddr)> = None;
+    let mut ephemeral = None;
+    let mut state = None;
+    let mut key_file = None;
+    let mut startup_clear = None;
+    let mut verbose = None;
+    while let Some((name, inline)) = args.next_option()? {
+        match name.as_str() {
+            "--swtpm-tcp" | "--mssim-tcp" => {
+                let v = args.value(&name, inline)?;
+                let text = v
+                    .to_str()
+                    .ok_or_else(|| usage(format!("bad address {v:?}")))?;
+                let protocol = if name == "--swtpm-tcp" {
+                    Protocol::Swtpm
+                } else {
+                    Protocol::Mssim
+                };
+                if listen.is_some() {
+                    return Err(usage("give exactly one of --swtpm-tcp and --mssim-tcp"));
+                }
+                listen = Some((protocol, parse_addr(text)?));
+            }
+            "--ephemeral" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut ephemeral, (), &name)?;
+            }
+            "--state" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut state, PathBuf::from(v), &name)?;
+            }
+            "--key-file" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut key_file, PathBuf::from(v), &name)?;
+            }
+            "--startup-clear" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut startup_clear, (), &name)?;
+            }
+            "--verbose" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut verbose, (), &name)?;
+            }
+            _ => return Err(usage(format!("unknown serve option {name}"))),
+        }
+    }
+    let (protocol, addr) = listen
+        .ok_or_else(|| usage("serve needs --swtpm-tcp ADDR:PORT or --mssim-tcp ADDR:PORT"))?;
+    let storage = match (ephemeral, state, key_file) {
+        (Some(()), None, None) => Storage::Ephemeral,
+        (None, Some(state), Some(key_file)) => Storage::Sealed { state, key_file },
+        (Some(()), _, _) => {
+            return Err(usage(
+                "--ephemeral cannot be combined with --state/--key-file",
+            ));
+        }
+        (None, Some(_), None) => return Err(usage("--state needs --key-file KEYFILE")),
+        (None, None, Some(_)) => return Err(usage("--key-file needs --state FILE")),
+        (None, None, None) => {
+            return Err(usage(
+                "serve needs --ephemeral or --state FILE --key-file KEYFILE",
+            ));
+        }
+    };
+    Ok(Command::Serve(ServeOptions {
+        protocol,
+        addr,
+        storage,
+        startup_clear: startup_clear.is_some(),
+        verbose: verbose.is_some(),
+    }))
+}
+
+/// TPM2_Startup(CLEAR).
+const STARTUP_CLEAR: [u8; 12] = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0];
+
+/// Loads or creates the TPM for `storage`.
+fn open_device(storage: &Storage, verbose: bool) -> Result<Device, String> {
+    let platform =
+        HostPlatform::new().map_err(|e| format!("cannot open the OS random source: {e}"))?;
+    match storage {
+        Storage::Ephemeral => Ok(Device::new(
+            Box::new(Engine::manufacture(Box::new(platform))),
+            None,
+            verbose,
+        )),
+        Storage::Sealed { state, key_file } => {
+            let key = read_key_file(key_file).map_err(|e| e.to_string())?;
+            let (mut file, existing) = StateFile::open(state, key).map_err(|e| e.to_string())?;
+            let Some(blob) = existing else {
+                let engine = Engine::manufacture(Box::new(platform));
+                file.save(&engine.save_state()).map_err(|e| e.to_string())?;
+                eprintln!(
+                    "vtpm-domain: {} did not exist: manufactured a new TPM into it",
+                    state.display()
+                );
+                return Ok(Device::new(Box::new(engine), Some(file), verbose));
+            };
+            let engine = Engine::restore(&blob, Box::new(platform)).map_err(|e| {
+                format!(
+                    "state file {}: the TPM state does not load ({e}); refusing to start",
+                    state.display()
+                )
+            })?;
+            drop(blob);
+            if verbose {
+                eprintln!(
+                    "vtpm-domain: loaded {} (generation {})",
+                    state.display(),
+                    file.generation()
+                );
+            }
+            let mut dev = Device::new(Box::new(engine), Some(file), verbose);
+            // A process start is a power cycle.
+            dev.power_on().map_err(|e| e.to_string())?;
+            Ok(dev)
+        }
+    }
+}
+
+/// Runs `serve` until a client or a signal stops it.
+pub fn serve(opts: &ServeOptions) -> Result<StopReason, String> {
+    signal::install();
+    let mut device = open_device(&opts.storage, opts.verbose)?;
+    if opts.startup_clear {
+        let rsp = device.execute(0, &STARTUP_CLEAR);
+        let rc = response_code(&rsp);
+        if rc != 0 {
+            return Err(format!("TPM2_Startup(CLEAR) failed with rc 0x{rc:08x}"));
+        }
+    }
+    let server = Server::bind(opts.protocol, opts.addr, device, Limits::default())
+        .map_err(|e| e.to_string())?;
+    let (first, second) = server.local_addrs().map_err(|e| e.to_string())?;
+    eprintln!(
+        "listening on {first} ({} {second})",
+        opts.protocol.second_port_name()
+    );
+    Ok(server.run())
+}
+
+/// Writes a new key file.
+pub fn keygen(path: &Path) -> Result<(), String> {
+    write_new_key_file(path).map_err(|e| e.to_string())?;
+    eprintln!(
+        "vtpm-domain: wrote a new key to {} (mode 0600)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// The program: parses `std::env::args_os()` and runs the command.
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match parse(&args) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Keygen { key_file }) => match keygen(&key_file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vtpm-domain: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::Serve(opts)) => match serve(&opts) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vtpm-domain: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("vtpm-domain: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, UsageError> {
+        let v: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&v)
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(p(&["help"]), Ok(Command::Help));
+        assert_eq!(p(&["--help"]), Ok(Command::Help));
+        assert_eq!(p(&["serve", "--help"]), Ok(Command::Help));
+        assert_eq!(
+            p(&["keygen", "--key-file", "k"]),
+            Ok(Command::Keygen {
+                key_file: "k".into()
+            })
+        );
+        let Ok(Command::Serve(o)) = p(&[
+            "serve",
+            "--swtpm-tcp",
+            "127.0.0.1:2321",
+            "--state=s",
+            "--key-file",
+            "k",
+            "--startup-clear",
+        ]) else {
+            panic!("serve did not parse")
+        };
+        assert_eq!(o.protocol, Protocol::Swtpm);
+        assert_eq!(o.addr, "127.0.0.1:2321".parse().unwrap());
+        assert_eq!(
+            o.storage,
+            Storage::Sealed {
+                state: "s".into(),
+                key_file: "k".into()
+            }
+        );
+        assert!(o.startup_clear && !o.verbose);
+        let Ok(Command::Serve(o)) = p(&[
+            "serve",
+            "--ephemeral",
+            "--mssim-tcp",
+            "[::1]:2321",
+            "--verbose",
+        ]) else {
+            panic!("serve did not parse")
+        };
+        assert_eq!(o.protocol, Protocol::Mssim);
+        assert_eq!(o.storage, Storage::Ephemeral);
+        assert!(o.verbose);
+    }
+
+    #[test]
+    fn refuses_bad_usage() {
+        for bad in [
+            &[][..],
+            &["frobnicate"],
+            &["help", "x"],
+            &["keygen"],
+            &["keygen", "--key-file"],
+            &["keygen", "--key-file", "a", "--key-file", "b"],
+            &["serve", "--ephemeral"],
+            &["serve", "--swtpm-tcp", "127.0.0.1:2321"],
+            &["serve", "--swtpm-tcp", "127.0.0.1:2321", "--state", "s"],
+            &["serve", "--swtpm-tcp", "127.0.0.1:2321", "--key-file", "k"],
+            &[
+                "serve",
+                "--swtpm-tcp",
+                "127.0.0.1:2321",
+                "--ephemeral",
+                "--state",
+                "s",
+            ],
+            &[
+                "serve",
+                "--swtpm-tcp",
+                "127.0.0.1:2321",
+                "--mssim-tcp",
+                "127.0.0.1:1",
+                "--ephemeral",
+            ],
+            &["serve", "--swtpm-tcp", "127.0.0.1:65535", "--ephemeral"],
+            &["serve", "--swtpm-tcp", "127.0.0.1:0", "--ephemeral"],
+            &["serve", "--swtpm-tcp", "nonsense", "--ephemeral"],
+            &[
+                "serve",
+                "--swtpm-tcp",
+                "127.0.0.1:2321",
+                "--ephemeral",
+                "--ephemeral",
+            ],
+            &["serve", "--swtpm-tcp", "127.0.0.1:2321", "--ephemeral=yes"],
+            &[
+                "serve",
+                "--swtpm-tcp",
+                "127.0.0.1:2321",
+                "--ephemeral",
+                "stray",
+            ],
+            &[
+                "serve",
+                "--swtpm-tcp",
+                "127.0.0.1:2321",
+                "--ephemeral",
+                "--bogus",
+            ],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

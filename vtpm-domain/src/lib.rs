@@ -1,0 +1,14 @@
+//! The vTPM domain: a TPM 2.0 written in Rust for one guest.
+//!
+//! - [`engine`]: the TPM itself, behind one method ([`engine::Engine::execute`]: command bytes
+//!   in, response bytes out), with its whole state serialisable to one blob.
+//! - `host` (feature `std`): the socket front-ends (swtpm data + control channel, mssim) and the
+//!   locally sealed state file used when no manager is present.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod engine;
+pub mod seal;
+#[cfg(feature = "std")]
+pub mod host;

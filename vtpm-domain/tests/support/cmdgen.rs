@@ -1,0 +1,1356 @@
+//! Shared by the differential and restore-equivalence tests: a seeded generator of TPM 2.0
+//! commands, valid and malformed, with per-command notes on which parts of the response are
+//! deterministic, and a deterministic [`Platform`] for in-process engines.
+//!
+//! Commands refer to objects they expect earlier commands to have loaded by *slot*
+//! ([`H::Obj`]); each target keeps its own slot → handle table, filled from the response
+//! handles it returned, so two TPMs that number their transient handles differently still get
+//! the same command sequence. At most three objects are live at a time (swtpm's
+//! MAX_LOADED_OBJECTS), so the generator flushes before it loads a fourth.
+#![allow(dead_code)]
+
+use vtpm_domain::engine::Platform;
+
+// ---------------------------------------------------------------------------------------------
+// Randomness for the generator and the platform
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64: small, seedable, good enough to pick test cases.
+#[derive(Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `num / den`.
+    pub fn chance(&mut self, num: usize, den: usize) -> bool {
+        self.below(den) < num
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// A platform whose entropy is a SplitMix64 stream from `seed` and whose clock stands still.
+pub struct DetPlatform {
+    rng: Rng,
+}
+
+impl DetPlatform {
+    pub fn new(seed: u64) -> Self {
+        Self { rng: Rng(seed) }
+    }
+}
+
+impl Platform for DetPlatform {
+    fn fill_entropy(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.rng.next_u64() as u8;
+        }
+    }
+
+    fn monotonic_ms(&mut self) -> u64 {
+        0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire constants
+// ---------------------------------------------------------------------------------------------
+
+pub const ST_NO_SESSIONS: u16 = 0x8001;
+pub const ST_SESSIONS: u16 = 0x8002;
+
+pub const CC_STARTUP: u32 = 0x144;
+pub const CC_SHUTDOWN: u32 = 0x145;
+pub const CC_SELF_TEST: u32 = 0x143;
+pub const CC_GET_TEST_RESULT: u32 = 0x17C;
+pub const CC_STIR_RANDOM: u32 = 0x146;
+pub const CC_GET_RANDOM: u32 = 0x17B;
+pub const CC_GET_CAPABILITY: u32 = 0x17A;
+pub const CC_TEST_PARMS: u32 = 0x18A;
+pub const CC_PCR_READ: u32 = 0x17E;
+pub const CC_PCR_EXTEND: u32 = 0x182;
+pub const CC_PCR_EVENT: u32 = 0x13C;
+pub const CC_PCR_RESET: u32 = 0x13D;
+pub const CC_PCR_ALLOCATE: u32 = 0x12B;
+pub const CC_HASH: u32 = 0x17D;
+pub const CC_HASH_SEQUENCE_START: u32 = 0x186;
+pub const CC_SEQUENCE_UPDATE: u32 = 0x15C;
+pub const CC_SEQUENCE_COMPLETE: u32 = 0x13E;
+pub const CC_EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
+pub const CC_READ_PUBLIC: u32 = 0x173;
+pub const CC_FLUSH_CONTEXT: u32 = 0x165;
+pub const CC_CREATE_PRIMARY: u32 = 0x131;
+pub const CC_LOAD_EXTERNAL: u32 = 0x167;
+pub const CC_SIGN: u32 = 0x15D;
+pub const CC_VERIFY_SIGNATURE: u32 = 0x177;
+pub const CC_ENCRYPT_DECRYPT: u32 = 0x164;
+pub const CC_ENCRYPT_DECRYPT2: u32 = 0x193;
+
+pub const RH_OWNER: u32 = 0x4000_0001;
+pub const RH_NULL: u32 = 0x4000_0007;
+pub const RS_PW: u32 = 0x4000_0009;
+pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
+pub const RH_PLATFORM: u32 = 0x4000_000C;
+
+pub const ALG_RSA: u16 = 0x0001;
+pub const ALG_SHA1: u16 = 0x0004;
+pub const ALG_HMAC: u16 = 0x0005;
+pub const ALG_AES: u16 = 0x0006;
+pub const ALG_KEYEDHASH: u16 = 0x0008;
+pub const ALG_SHA256: u16 = 0x000B;
+pub const ALG_SHA384: u16 = 0x000C;
+pub const ALG_SHA512: u16 = 0x000D;
+pub const ALG_NULL: u16 = 0x0010;
+pub const ALG_SM3: u16 = 0x0012;
+pub const ALG_RSASSA: u16 = 0x0014;
+pub const ALG_RSAPSS: u16 = 0x0016;
+pub const ALG_ECDSA: u16 = 0x0018;
+pub const ALG_ECC: u16 = 0x0023;
+pub const ALG_SYMCIPHER: u16 = 0x0025;
+pub const ALG_CTR: u16 = 0x0040;
+pub const ALG_OFB: u16 = 0x0041;
+pub const ALG_CBC: u16 = 0x0042;
+pub const ALG_CFB: u16 = 0x0043;
+pub const ALG_ECB: u16 = 0x0044;
+
+/// The PCR banks both TPMs have allocated for the comparison (swtpm is re-allocated to these).
+pub const BANKS: [(u16, usize); 3] = [(ALG_SHA1, 20), (ALG_SHA256, 32), (ALG_SHA384, 48)];
+
+/// A fixed RSA-2048 key (made with `openssl genpkey` for these tests): modulus and first prime.
+pub const RSA_N: &str = "df5002f088368259e9f293f033c379eb2c7e94e6f658b8b7e5155f1dff2efb22ea188d4d\
+6b7883793b093a85f3dcc872ea0312b695c716f35e8ee53a433fed081464e943b4c6e1610fc21c79ce9e7f184a032a25\
+d38ab6986404093f92e670b1079b919cccb221c3498593048d81cde6a63150ef2f2535af68ca0d856d404a880dd3aef4\
+bf868d16b114201e978e88eb05a242a3b9534d0754224589db91cc5cc65ff2817afd339b5ff3c69d1b280b4d38bd56d0\
+23ae966bcc57796e4cba6da056a63b1c4230c7b36e557cbedede117aa4b7eb24fbb3c0062c2ca4a6e9aef5efc0f13074\
+6b5acfcd226dcda67020e18818d399900e6b7570cc3b80bb412426bd";
+pub const RSA_P: &str = "f6fa210e46e481a53a52dc1ed6abceaa6f615587ceb74ae996ecce3e25474e7eb46f52d9\
+76502466f181207ecc0839ff71831e9db582fb85090a3cf5b97ea8aa5e0995e6e15da77cb7fc5980d88ff0b36d7f9686\
+5361a40efdd5a96ca14e311199c4f85049219a02ac1e4ffe6d954f14eef6b4b7b98573408a54ea9d42141141";
+/// A fixed P-256 public key and an ECDSA-SHA256 signature (by openssl) of [`ECC_DIGEST`].
+pub const ECC_X: &str = "ff2fb28d3f67b591d396e9473359cd542b6409448f3d131c3bbbb5a4382e629c";
+pub const ECC_Y: &str = "e9c808f245bf477c9649464d44942efcc7adc96728469954b376e73558edae2d";
+pub const ECC_DIGEST: &str = "2c61ce10527af51cd9f83f9e859c64c0e9123767be22ea0211099dceedc6eb44";
+pub const ECC_R: &str = "c87b8fe745386b494fbfa5411247dbb7d9e5c7dbf69ae97457529767270d7a12";
+pub const ECC_S: &str = "8f326b0ce77fb6566c2839856c2f67ec1178bb0a24950e107ca99a2ed006cda6";
+/// A fixed AES-128 key and SHA-256 of it (the `unique` field of its public area when the
+/// seedValue is empty).
+pub const AES_KEY: &str = "101112131415161718191a1b1c1d1e1f";
+pub const AES_UNIQUE: &str = "fc2e2c73072bfa2bda03ff9307472debd3cc8105028a8a9e235e35ba8d2e37f4";
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte building
+// ---------------------------------------------------------------------------------------------
+
+/// A marshalling buffer.
+#[derive(Default, Clone)]
+pub struct B(pub Vec<u8>);
+
+impl B {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+    pub fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    pub fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn raw(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+    /// A TPM2B: u16 size, bytes.
+    pub fn b(self, v: &[u8]) -> Self {
+        self.u16(v.len() as u16).raw(v)
+    }
+    pub fn done(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// A password session area entry for `password`.
+pub fn pw_session(password: &[u8]) -> Vec<u8> {
+    B::new().u32(RS_PW).b(&[]).u8(0x01).b(password).done()
+}
+
+/// A whole command: header, handles, authorization area (if any sessions), parameters.
+pub fn command(cc: u32, handles: &[u32], sessions: &[Vec<u8>], params: &[u8]) -> Vec<u8> {
+    let tag = if sessions.is_empty() {
+        ST_NO_SESSIONS
+    } else {
+        ST_SESSIONS
+    };
+    let mut body = B::new();
+    for h in handles {
+        body = body.u32(*h);
+    }
+    if !sessions.is_empty() {
+        let area: Vec<u8> = sessions.concat();
+        body = body.u32(area.len() as u32).raw(&area);
+    }
+    let body = body.raw(params).done();
+    B::new()
+        .u16(tag)
+        .u32(10 + body.len() as u32)
+        .u32(cc)
+        .raw(&body)
+        .done()
+}
+
+/// The response code of a response (0xFFFF_FFFF if it is too short to hold one).
+pub fn rc_of(rsp: &[u8]) -> u32 {
+    rsp.get(6..10)
+        .map_or(u32::MAX, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The response code, decoded by the `tpm2` crate.
+pub fn rc_name(rc: u32) -> String {
+    format!("{:#x} {}", rc, tpm2::rc::TpmRc(rc))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates and fixed keys
+// ---------------------------------------------------------------------------------------------
+
+/// TPMA_OBJECT bits.
+pub const FIXED_TPM: u32 = 0x2;
+pub const FIXED_PARENT: u32 = 0x10;
+pub const SENSITIVE_DATA_ORIGIN: u32 = 0x20;
+pub const USER_WITH_AUTH: u32 = 0x40;
+pub const NO_DA: u32 = 0x400;
+pub const RESTRICTED: u32 = 0x10000;
+pub const DECRYPT: u32 = 0x20000;
+pub const SIGN: u32 = 0x40000;
+
+/// TPM2B_PUBLIC of an ECC P-256 template: `sym` (None = TPM_ALG_NULL) and `scheme` (None =
+/// TPM_ALG_NULL, Some(hash) = ECDSA with that hash), empty unique.
+pub fn ecc_template(attrs: u32, sym: bool, scheme: Option<u16>, curve: u16) -> Vec<u8> {
+    let mut t = B::new().u16(ALG_ECC).u16(ALG_SHA256).u32(attrs).b(&[]);
+    t = if sym {
+        t.u16(ALG_AES).u16(128).u16(ALG_CFB)
+    } else {
+        t.u16(ALG_NULL)
+    };
+    t = match scheme {
+        Some(h) => t.u16(ALG_ECDSA).u16(h),
+        None => t.u16(ALG_NULL),
+    };
+    let t = t.u16(curve).u16(ALG_NULL).b(&[]).b(&[]).done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_PUBLIC of the fixed RSA key (sign, RSASSA-SHA256 scheme unless `null_scheme`).
+pub fn rsa_public(null_scheme: bool, modulus: &[u8]) -> Vec<u8> {
+    let mut t = B::new()
+        .u16(ALG_RSA)
+        .u16(ALG_SHA256)
+        .u32(SIGN | USER_WITH_AUTH | NO_DA)
+        .b(&[])
+        .u16(ALG_NULL);
+    t = if null_scheme {
+        t.u16(ALG_NULL)
+    } else {
+        t.u16(ALG_RSASSA).u16(ALG_SHA256)
+    };
+    let t = t.u16(2048).u32(0).b(modulus).done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_SENSITIVE of an object: type, empty authValue and seed, the secret.
+pub fn sensitive(alg: u16, secret: &[u8]) -> Vec<u8> {
+    let s = B::new().u16(alg).b(&[]).b(&[]).b(secret).done();
+    B::new().b(&s).done()
+}
+
+/// TPM2B_PUBLIC of the fixed P-256 verification key.
+pub fn ecc_public() -> Vec<u8> {
+    let t = B::new()
+        .u16(ALG_ECC)
+        .u16(ALG_SHA256)
+        .u32(SIGN | USER_WITH_AUTH)
+        .b(&[])
+        .u16(ALG_NULL)
+        .u16(ALG_ECDSA)
+        .u16(ALG_SHA256)
+        .u16(0x0003)
+        .u16(ALG_NULL)
+        .b(&unhex(ECC_X))
+        .b(&unhex(ECC_Y))
+        .done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_PUBLIC of the fixed AES-128 key (mode NULL: any mode may be asked for).
+pub fn aes_public(unique: &[u8]) -> Vec<u8> {
+    let t = B::new()
+        .u16(ALG_SYMCIPHER)
+        .u16(ALG_SHA256)
+        .u32(SIGN | DECRYPT | USER_WITH_AUTH)
+        .b(&[])
+        .u16(ALG_AES)
+        .u16(128)
+        .u16(ALG_NULL)
+        .b(unique)
+        .done();
+    B::new().b(&t).done()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------------------------
+
+/// A handle in a generated command.
+#[derive(Clone, Copy, Debug)]
+pub enum H {
+    /// This handle value on every target.
+    Fixed(u32),
+    /// The object that command number `.0` loaded on this target.
+    Obj(usize),
+}
+
+/// Which parts of the two responses must be identical (the response code always must).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// Only the response code.
+    Rc,
+    /// The response code and the response length.
+    Len,
+    /// Every byte.
+    Full,
+    /// Every byte except the response handle (bytes 10..14).
+    SkipHandle,
+    /// The first `n` bytes, and the length.
+    Prefix(usize),
+}
+
+/// What kind of object a generated command loads (for the generator's bookkeeping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjKind {
+    Primary,
+    Rsa,
+    Ecc,
+    Aes,
+    Seq { event: bool },
+}
+
+/// A malformation applied to the bytes of a well-formed command.
+#[derive(Clone, Debug)]
+pub enum Mutation {
+    /// Cut to this many bytes, size field left alone.
+    Truncate(usize),
+    /// Cut to this many bytes and fix the size field.
+    TruncateFixed(usize),
+    /// Append bytes and fix the size field.
+    Append(Vec<u8>),
+    /// Replace the tag.
+    Tag(u16),
+    /// Add this to the size field.
+    SizeDelta(i32),
+    /// Replace the command code.
+    Code(u32),
+    /// Overwrite a byte (XOR) at this offset (if it exists).
+    Flip(usize, u8),
+}
+
+/// One generated command.
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    /// For the summary.
+    pub kind: &'static str,
+    pub cc: u32,
+    pub handles: Vec<H>,
+    pub sessions: Vec<Vec<u8>>,
+    pub params: Vec<u8>,
+    pub mutation: Option<Mutation>,
+    pub cmp: Cmp,
+    /// On success, the response handle is recorded for this command's number.
+    pub loads: Option<ObjKind>,
+}
+
+impl Cmd {
+    fn new(kind: &'static str, cc: u32) -> Self {
+        Self {
+            kind,
+            cc,
+            handles: Vec::new(),
+            sessions: Vec::new(),
+            params: Vec::new(),
+            mutation: None,
+            cmp: Cmp::Full,
+            loads: None,
+        }
+    }
+    fn h(mut self, h: H) -> Self {
+        self.handles.push(h);
+        self
+    }
+    fn pw(mut self) -> Self {
+        self.sessions.push(pw_session(&[]));
+        self
+    }
+    fn session(mut self, s: Vec<u8>) -> Self {
+        self.sessions.push(s);
+        self
+    }
+    fn p(mut self, params: Vec<u8>) -> Self {
+        self.params = params;
+        self
+    }
+    fn cmp(mut self, c: Cmp) -> Self {
+        self.cmp = c;
+        self
+    }
+    fn loads(mut self, k: ObjKind) -> Self {
+        self.loads = Some(k);
+        self
+    }
+
+    /// The bytes for a target whose slot table is `objs` (absent slots become a handle no
+    /// TPM has loaded).
+    pub fn bytes(&self, objs: &[Option<u32>]) -> Vec<u8> {
+        let handles: Vec<u32> = self
+            .handles
+            .iter()
+            .map(|h| match h {
+                H::Fixed(v) => *v,
+                H::Obj(i) => objs.get(*i).copied().flatten().unwrap_or(0x80FF_FFF0),
+            })
+            .collect();
+        let mut c = command(self.cc, &handles, &self.sessions, &self.params);
+        match &self.mutation {
+            None => {}
+            Some(Mutation::Truncate(n)) => c.truncate(*n),
+            Some(Mutation::TruncateFixed(n)) => {
+                c.truncate(*n);
+                fix_size(&mut c);
+            }
+            Some(Mutation::Append(extra)) => {
+                c.extend_from_slice(extra);
+                fix_size(&mut c);
+            }
+            Some(Mutation::Tag(t)) => c[0..2].copy_from_slice(&t.to_be_bytes()),
+            Some(Mutation::SizeDelta(d)) => {
+                let size = u32::from_be_bytes([c[2], c[3], c[4], c[5]]);
+                let size = size.wrapping_add(*d as u32);
+                c[2..6].copy_from_slice(&size.to_be_bytes());
+            }
+            Some(Mutation::Code(cc)) => c[6..10].copy_from_slice(&cc.to_be_bytes()),
+            Some(Mutation::Flip(i, x)) => {
+                if let Some(b) = c.get_mut(*i) {
+                    *b ^= *x;
+                }
+            }
+        }
+        c
+    }
+}
+
+fn fix_size(c: &mut [u8]) {
+    if c.len() >= 6 {
+        let n = c.len() as u32;
+        c[2..6].copy_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// The generator: a model of what should be loaded, and a PRNG.
+pub struct Gen {
+    pub rng: Rng,
+    /// (command number that loaded it, kind, sequence auth) of live objects, oldest first.
+    live: Vec<(usize, ObjKind, Vec<u8>)>,
+    pub out: Vec<Cmd>,
+}
+
+impl Gen {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: Rng(seed),
+            live: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, c: Cmd) {
+        self.out.push(c);
+    }
+
+    /// Makes room for one more object, flushing the oldest live one.
+    fn room(&mut self) {
+        while self.live.len() >= 3 {
+            let (slot, _, _) = self.live.remove(0);
+            self.push(
+                Cmd::new("FlushContext", CC_FLUSH_CONTEXT)
+                    .p(Vec::new())
+                    .cmp(Cmp::Full)
+                    .with_flush(H::Obj(slot)),
+            );
+        }
+    }
+
+    fn load(&mut self, c: Cmd, kind: ObjKind, auth: Vec<u8>) {
+        self.room();
+        let slot = self.out.len();
+        self.push(c.loads(kind));
+        self.live.push((slot, kind, auth));
+    }
+
+    fn find(&self, want: impl Fn(ObjKind) -> bool) -> Option<(usize, ObjKind, Vec<u8>)> {
+        self.live.iter().rev().find(|(_, k, _)| want(*k)).cloned()
+    }
+
+    fn forget(&mut self, slot: usize) {
+        self.live.retain(|(s, _, _)| *s != slot);
+    }
+
+    fn pcr_select(&mut self) -> Vec<u8> {
+        let mut banks: Vec<u16> = BANKS.iter().map(|b| b.0).collect();
+        if self.rng.chance(1, 8) {
+            banks.push(self.rng.pick(&[ALG_SHA512, ALG_SM3, ALG_NULL, 0x0099]));
+        }
+        let n = self.rng.below(banks.len() + 1);
+        let mut b = B::new().u32(n as u32);
+        for _ in 0..n {
+            let alg = self.rng.pick(&banks);
+            let size = if self.rng.chance(1, 10) {
+                self.rng.pick(&[0u8, 1, 2, 4, 5])
+            } else {
+                3
+            };
+            b = b.u16(alg).u8(size).raw(&self.rng.bytes(usize::from(size)));
+        }
+        b.done()
+    }
+
+    fn pcr_index(&mut self) -> u32 {
+        if self.rng.chance(1, 12) {
+            self.rng.pick(&[24, 0xFF, RH_NULL, RH_OWNER, 0x8000_0000])
+        } else {
+            self.rng.below(24) as u32
+        }
+    }
+
+    fn digest_values(&mut self) -> Vec<u8> {
+        let n = self.rng.below(4);
+        let mut b = B::new().u32(n as u32);
+        for _ in 0..n {
+            let (alg, len) = if self.rng.chance(1, 8) {
+                self.rng
+                    .pick(&[(ALG_SHA512, 64usize), (ALG_SM3, 32), (ALG_NULL, 0)])
+            } else {
+                self.rng.pick(&BANKS)
+            };
+            b = b.u16(alg).raw(&self.rng.bytes(len));
+        }
+        b.done()
+    }
+
+    fn hash_alg(&mut self) -> u16 {
+        if self.rng.chance(1, 8) {
+            self.rng
+                .pick(&[ALG_NULL, ALG_SM3, ALG_HMAC, ALG_RSA, 0x7777])
+        } else {
+            self.rng
+                .pick(&[ALG_SHA1, ALG_SHA256, ALG_SHA384, ALG_SHA512])
+        }
+    }
+
+    fn data_len(&mut self, max: usize) -> usize {
+        match self.rng.below(10) {
+            0 => 0,
+            1 => max,
+            2 => max + 1,
+            _ => self.rng.below(200),
+        }
+    }
+
+    /// One command of a random kind (sometimes with a flush first).
+    pub fn step(&mut self) {
+        let malformed = self.rng.chance(1, 7);
+        let before = self.out.len();
+        match self.rng.below(24) {
+            0 => self.get_random(),
+            1 | 2 => self.get_capability(),
+            3 | 4 => self.pcr_read(),
+            5 | 6 => self.pcr_extend(),
+            7 => self.pcr_event(),
+            8 => self.pcr_reset(),
+            9 | 10 => self.hash(),
+            11 => self.hash_sequence(),
+            12 => self.read_public(),
+            13 => self.flush_absent(),
+            14 => self.create_primary(),
+            15 => self.load_external(),
+            16 | 17 => self.sign(),
+            18 => self.verify(),
+            19 | 20 => self.encrypt_decrypt(),
+            21 => self.test_parms(),
+            22 => self.misc(),
+            _ => self.bad_session(),
+        }
+        if malformed && self.out.len() > before {
+            self.malform();
+        }
+    }
+
+    /// Malforms the last generated command (which must then fail on both TPMs, so it loads
+    /// nothing).
+    fn malform(&mut self) {
+        let Some(last) = self.out.last().cloned() else {
+            return;
+        };
+        let len = last.bytes(&[]).len();
+        let m = match self.rng.below(7) {
+            0 => Mutation::Truncate(self.rng.below(len)),
+            1 => Mutation::TruncateFixed(10 + self.rng.below(len.saturating_sub(10).max(1))),
+            2 => {
+                let n = 1 + self.rng.below(4);
+                Mutation::Append(self.rng.bytes(n))
+            }
+            3 => Mutation::Tag(self.rng.pick(&[0x00C1, 0x8000, 0x8003, 0x0000, 0xFFFF])),
+            4 => Mutation::SizeDelta(self.rng.pick(&[-1, 1, 100, -5, 4096])),
+            5 => Mutation::Code(
+                self.rng
+                    .pick(&[0x0000_0000, 0x0000_011E, 0x2000_0144, 0x199]),
+            ),
+            _ => Mutation::Flip(10 + self.rng.below(len.saturating_sub(10).max(1)), 0x80),
+        };
+        let mut c = last;
+        c.kind = "malformed";
+        c.mutation = Some(m);
+        c.cmp = Cmp::Rc;
+        // A malformed command that loads an object is still tracked: if both TPMs refuse it
+        // the slot simply stays empty on both.
+        let i = self.out.len() - 1;
+        self.out[i] = c;
+    }
+
+    fn get_random(&mut self) {
+        let n = if self.rng.chance(1, 6) {
+            self.rng.pick(&[0u16, 65, 100, 0xFFFF])
+        } else {
+            self.rng.below(65) as u16
+        };
+        let cmp = if n <= 48 { Cmp::Len } else { Cmp::Rc };
+        self.push(
+            Cmd::new("GetRandom", CC_GET_RANDOM)
+                .p(B::new().u16(n).done())
+                .cmp(cmp),
+        );
+    }
+
+    fn get_capability(&mut self) {
+        // (capability, properties to pick from, whether the answer is comparable bytewise)
+        let choices: &[(u32, &[u32], Cmp)] = &[
+            (0, &[0x0001, 0x0006, 0x0010, 0x0023, 0x7FFF], Cmp::Rc),
+            (1, &[0x0000_0000, 0x0000_0010], Cmp::Full),
+            (
+                1,
+                &[0x8100_0000, 0x8000_0000, 0x0200_0000, 0x0300_0000],
+                Cmp::Rc,
+            ),
+            (1, &[0x4000_0000, 0x0100_0000, 0xFF00_0000], Cmp::Rc),
+            (2, &[0x11F, 0x144, 0x17A, 0x193, 0x400], Cmp::Rc),
+            (3, &[0], Cmp::Rc),
+            (4, &[0], Cmp::Rc),
+            (5, &[0], Cmp::Full),
+            (6, &[0x100, 0x11C, 0x11D, 0x11E, 0x12B, 0x200], Cmp::Rc),
+            (7, &[0, 1, 2, 0x13, 0x14], Cmp::Full),
+            (8, &[0, 3], Cmp::Rc),
+            (9, &[0x4000_0001], Cmp::Rc),
+            (0xA, &[0x4000_0110], Cmp::Rc),
+            (0xB, &[0], Cmp::Rc),
+            (0x100, &[0], Cmp::Rc),
+            (0x1234_5678, &[0], Cmp::Rc),
+        ];
+        let (cap, props, mut cmp) = self.rng.pick(choices);
+        let prop = self.rng.pick(props);
+        let count = if self.rng.chance(1, 5) {
+            self.rng.pick(&[0u32, 0xFFFF_FFFF, 1000])
+        } else {
+            1 + self.rng.below(8) as u32
+        };
+        // Single fixed properties that both TPMs must report identically.
+        if cap == 6 && count == 1 {
+            // TPM_PT_FAMILY_INDICATOR, PCR_COUNT, PCR_SELECT_MIN, INPUT_BUFFER... are picked
+            // below with count 1.
+            let fixed = self
+                .rng
+                .pick(&[0x100u32, 0x11C, 0x11D, 0x10D, 0x11E, 0x11F]);
+            self.push(
+                Cmd::new("GetCapability", CC_GET_CAPABILITY)
+                    .p(B::new().u32(6).u32(fixed).u32(1).done())
+                    .cmp(if fixed == 0x11C || fixed == 0x11D || fixed == 0x10D {
+                        Cmp::Full
+                    } else {
+                        Cmp::Rc
+                    }),
+            );
+            return;
+        }
+        if cap == 5 && count == 0 {
+            cmp = Cmp::Rc;
+        }
+        self.push(
+            Cmd::new("GetCapability", CC_GET_CAPABILITY)
+                .p(B::new().u32(cap).u32(prop).u32(count).done())
+                .cmp(cmp),
+        );
+    }
+
+    fn pcr_read(&mut self) {
+        let sel = self.pcr_select();
+        self.push(Cmd::new("PCR_Read", CC_PCR_READ).p(sel).cmp(Cmp::Full));
+    }
+
+    fn pcr_extend(&mut self) {
+        let pcr = self.pcr_index();
+        let d = self.digest_values();
+        self.push(
+            Cmd::new("PCR_Extend", CC_PCR_EXTEND)
+                .h(H::Fixed(pcr))
+                .pw()
+                .p(d)
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn pcr_event(&mut self) {
+        let pcr = self.pcr_index();
+        let n = self.data_len(1024);
+        let data = self.rng.bytes(n);
+        self.push(
+            Cmd::new("PCR_Event", CC_PCR_EVENT)
+                .h(H::Fixed(pcr))
+                .pw()
+                .p(B::new().b(&data).done())
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn pcr_reset(&mut self) {
+        let pcr = self.pcr_index();
+        self.push(
+            Cmd::new("PCR_Reset", CC_PCR_RESET)
+                .h(H::Fixed(pcr))
+                .pw()
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn hierarchy(&mut self) -> u32 {
+        if self.rng.chance(1, 2) {
+            RH_NULL
+        } else {
+            self.rng.pick(&[
+                RH_OWNER,
+                RH_ENDORSEMENT,
+                RH_PLATFORM,
+                0x4000_0002,
+                0x4000_000D,
+            ])
+        }
+    }
+
+    /// Compare only up to the ticket's HMAC if the hierarchy is not NULL.
+    fn ticket_cmp(hierarchy: u32, digest_len: usize) -> Cmp {
+        if hierarchy == RH_NULL {
+            Cmp::Full
+        } else {
+            Cmp::Prefix(10 + 2 + digest_len + 2 + 4)
+        }
+    }
+
+    fn hash(&mut self) {
+        let n = self.data_len(1024);
+        let data = self.rng.bytes(n);
+        let alg = self.hash_alg();
+        let hier = self.hierarchy();
+        let dlen = digest_len(alg);
+        self.push(
+            Cmd::new("Hash", CC_HASH)
+                .p(B::new().b(&data).u16(alg).u32(hier).done())
+                .cmp(Self::ticket_cmp(hier, dlen)),
+        );
+    }
+
+    fn hash_sequence(&mut self) {
+        if let Some((slot, ObjKind::Seq { event }, auth)) =
+            self.find(|k| matches!(k, ObjKind::Seq { .. }))
+        {
+            match self.rng.below(4) {
+                0 | 1 => {
+                    let n = self.data_len(1024);
+                    let data = self.rng.bytes(n);
+                    self.push(
+                        Cmd::new("SequenceUpdate", CC_SEQUENCE_UPDATE)
+                            .h(H::Obj(slot))
+                            .session(pw_session(&auth))
+                            .p(B::new().b(&data).done()),
+                    );
+                }
+                2 if event => {
+                    let pcr = self.pcr_index();
+                    let n = self.data_len(1024);
+                    let data = self.rng.bytes(n);
+                    self.push(
+                        Cmd::new("EventSequenceComplete", CC_EVENT_SEQUENCE_COMPLETE)
+                            .h(H::Fixed(pcr))
+                            .h(H::Obj(slot))
+                            .pw()
+                            .session(pw_session(&auth))
+                            .p(B::new().b(&data).done()),
+                    );
+                    self.forget(slot);
+                }
+                _ => {
+                    let n = self.data_len(1024);
+                    let data = self.rng.bytes(n);
+                    let hier = self.hierarchy();
+                    // The digest length is unknown here (the sequence's algorithm); compare
+                    // everything for NULL tickets, the response code and length otherwise.
+                    let cmp = if hier == RH_NULL { Cmp::Full } else { Cmp::Len };
+                    let auth = if self.rng.chance(1, 10) {
+                        b"wrong".to_vec()
+                    } else {
+                        auth
+                    };
+                    self.push(
+                        Cmd::new("SequenceComplete", CC_SEQUENCE_COMPLETE)
+                            .h(H::Obj(slot))
+                            .session(pw_session(&auth))
+                            .p(B::new().b(&data).u32(hier).done())
+                            .cmp(cmp),
+                    );
+                    if auth != b"wrong" {
+                        self.forget(slot);
+                    }
+                }
+            }
+            return;
+        }
+        let alg = if self.rng.chance(1, 5) {
+            ALG_NULL
+        } else {
+            self.hash_alg()
+        };
+        let k = self.rng.below(5);
+        let auth = self.rng.bytes(k);
+        let ok_alg = [ALG_SHA1, ALG_SHA256, ALG_SHA384, ALG_SHA512, ALG_NULL].contains(&alg);
+        let c = Cmd::new("HashSequenceStart", CC_HASH_SEQUENCE_START)
+            .p(B::new().b(&auth).u16(alg).done())
+            .cmp(Cmp::Len);
+        if ok_alg {
+            self.load(
+                c,
+                ObjKind::Seq {
+                    event: alg == ALG_NULL,
+                },
+                auth,
+            );
+        } else {
+            self.push(c);
+        }
+    }
+
+    fn read_public(&mut self) {
+        if self.rng.chance(1, 3) || self.live.is_empty() {
+            let h = self.rng.pick(&[
+                0x8000_0000,
+                0x80FF_FFF0,
+                0x8100_0001,
+                0x0200_0000,
+                0x4000_0001,
+                0x0000_0007,
+            ]);
+            self.push(
+                Cmd::new("ReadPublic", CC_READ_PUBLIC)
+                    .h(H::Fixed(h))
+                    .cmp(Cmp::Full),
+            );
+            return;
+        }
+        let (slot, kind, _) = self.live[self.rng.below(self.live.len())].clone();
+        let cmp = match kind {
+            ObjKind::Rsa | ObjKind::Ecc | ObjKind::Aes => Cmp::Full,
+            ObjKind::Primary => Cmp::Len,
+            ObjKind::Seq { .. } => Cmp::Full,
+        };
+        self.push(
+            Cmd::new("ReadPublic", CC_READ_PUBLIC)
+                .h(H::Obj(slot))
+                .cmp(cmp),
+        );
+    }
+
+    fn flush_absent(&mut self) {
+        let h = self.rng.pick(&[
+            0x8000_0005,
+            0x80FF_FFF0,
+            0x0200_0010,
+            0x0300_0001,
+            0x8100_0000,
+            0x4000_0001,
+            0x0000_0001,
+        ]);
+        self.push(
+            Cmd::new("FlushContext", CC_FLUSH_CONTEXT)
+                .p(B::new().u32(h).done())
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn create_primary(&mut self) {
+        let storage = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH;
+        let (template, ok): (Vec<u8>, bool) = match self.rng.below(8) {
+            0 | 1 => (
+                ecc_template(storage | RESTRICTED | DECRYPT, true, None, 0x0003),
+                true,
+            ),
+            2 | 3 => (
+                ecc_template(storage | SIGN, false, Some(ALG_SHA256), 0x0003),
+                true,
+            ),
+            4 => (ecc_template(storage | SIGN, false, None, 0x0003), true),
+            // Restricted signing key without a scheme: TPM_RC_SCHEME.
+            5 => (
+                ecc_template(storage | RESTRICTED | SIGN, false, None, 0x0003),
+                false,
+            ),
+            // A signing key with a symmetric algorithm: TPM_RC_SYMMETRIC.
+            6 => (ecc_template(storage | SIGN, true, None, 0x0003), false),
+            // Neither sign nor decrypt on a restricted key / an unknown curve.
+            _ => (
+                ecc_template(storage | RESTRICTED, true, None, 0x0042),
+                false,
+            ),
+        };
+        let hier = if self.rng.chance(1, 6) {
+            self.rng
+                .pick(&[RH_PLATFORM, RH_NULL, 0x4000_000A, 0x8000_0000])
+        } else {
+            self.rng.pick(&[RH_OWNER, RH_ENDORSEMENT])
+        };
+        let pcrs = if self.rng.chance(1, 3) {
+            B::new()
+                .u32(1)
+                .u16(ALG_SHA256)
+                .u8(3)
+                .raw(&[0xFF, 0, 0])
+                .done()
+        } else {
+            B::new().u32(0).done()
+        };
+        let k = self.rng.below(3);
+        let outside = self.rng.bytes(k);
+        let params = B::new()
+            .b(&B::new().b(&[]).b(&[]).done())
+            .raw(&template)
+            .b(&outside)
+            .raw(&pcrs)
+            .done();
+        let c = Cmd::new("CreatePrimary", CC_CREATE_PRIMARY)
+            .h(H::Fixed(hier))
+            .pw()
+            .p(params)
+            .cmp(Cmp::Len);
+        if ok {
+            self.load(c, ObjKind::Primary, Vec::new());
+        } else {
+            self.push(c);
+        }
+    }
+
+    fn load_external(&mut self) {
+        match self.rng.below(7) {
+            0 | 1 => {
+                let n = unhex(RSA_N);
+                let c = Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
+                    .p(B::new()
+                        .raw(&sensitive(ALG_RSA, &unhex(RSA_P)))
+                        .raw(&rsa_public(self.rng.chance(1, 3), &n))
+                        .u32(RH_NULL)
+                        .done())
+                    .cmp(Cmp::SkipHandle);
+                self.load(c, ObjKind::Rsa, Vec::new());
+            }
+            2 | 3 => {
+                let hier = self.rng.pick(&[RH_NULL, RH_OWNER, RH_ENDORSEMENT]);
+                let c = Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
+                    .p(B::new().u16(0).raw(&ecc_public()).u32(hier).done())
+                    .cmp(Cmp::SkipHandle);
+                self.load(c, ObjKind::Ecc, Vec::new());
+            }
+            4 | 5 => {
+                let c = Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
+                    .p(B::new()
+                        .raw(&sensitive(ALG_SYMCIPHER, &unhex(AES_KEY)))
+                        .raw(&aes_public(&unhex(AES_UNIQUE)))
+                        .u32(RH_NULL)
+                        .done())
+                    .cmp(Cmp::SkipHandle);
+                self.load(c, ObjKind::Aes, Vec::new());
+            }
+            _ => {
+                // Refused: a private part in a non-NULL hierarchy, a modulus that does not
+                // match the prime, an AES key whose unique field does not bind it.
+                let mut n = unhex(RSA_N);
+                n[100] ^= 0x10;
+                let params = match self.rng.below(3) {
+                    0 => B::new()
+                        .raw(&sensitive(ALG_RSA, &unhex(RSA_P)))
+                        .raw(&rsa_public(false, &unhex(RSA_N)))
+                        .u32(RH_OWNER)
+                        .done(),
+                    1 => B::new()
+                        .raw(&sensitive(ALG_RSA, &unhex(RSA_P)))
+                        .raw(&rsa_public(false, &n))
+                        .u32(RH_NULL)
+                        .done(),
+                    _ => B::new()
+                        .raw(&sensitive(ALG_SYMCIPHER, &unhex(AES_KEY)))
+                        .raw(&aes_public(&[0u8; 32]))
+                        .u32(RH_NULL)
+                        .done(),
+                };
+                self.push(
+                    Cmd::new("LoadExternal(bad)", CC_LOAD_EXTERNAL)
+                        .p(params)
+                        .cmp(Cmp::Rc),
+                );
+            }
+        }
+    }
+
+    fn sign(&mut self) {
+        let Some((slot, _, _)) = self.find(|k| k == ObjKind::Rsa) else {
+            self.load_external();
+            return;
+        };
+        let dlen = if self.rng.chance(1, 8) {
+            self.rng.pick(&[0usize, 20, 33, 64])
+        } else {
+            32
+        };
+        let digest = self.rng.bytes(dlen);
+        let scheme = match self.rng.below(6) {
+            0 => B::new().u16(ALG_NULL).done(),
+            1 => B::new().u16(ALG_RSAPSS).u16(ALG_SHA256).done(),
+            2 => B::new().u16(ALG_RSASSA).u16(ALG_SHA1).done(),
+            3 => B::new().u16(ALG_ECDSA).u16(ALG_SHA256).done(),
+            _ => B::new().u16(ALG_RSASSA).u16(ALG_SHA256).done(),
+        };
+        let ticket = if self.rng.chance(1, 10) {
+            B::new().u16(0x8024).u32(RH_OWNER).b(&[1, 2, 3]).done()
+        } else {
+            B::new().u16(0x8024).u32(RH_NULL).b(&[]).done()
+        };
+        let handle = if self.rng.chance(1, 10) {
+            H::Fixed(RH_OWNER)
+        } else {
+            H::Obj(slot)
+        };
+        self.push(
+            Cmd::new("Sign", CC_SIGN)
+                .h(handle)
+                .pw()
+                .p(B::new().b(&digest).raw(&scheme).raw(&ticket).done())
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn verify(&mut self) {
+        let Some((slot, _, _)) = self.find(|k| k == ObjKind::Ecc) else {
+            self.load_external();
+            return;
+        };
+        let mut digest = unhex(ECC_DIGEST);
+        let mut r = unhex(ECC_R);
+        let mut s = unhex(ECC_S);
+        match self.rng.below(6) {
+            0 => digest[3] ^= 1,
+            1 => r[0] ^= 0x40,
+            2 => s = vec![0u8; 32],
+            _ => {}
+        }
+        let sig_alg = if self.rng.chance(1, 10) {
+            ALG_RSASSA
+        } else {
+            ALG_ECDSA
+        };
+        let params = B::new()
+            .b(&digest)
+            .u16(sig_alg)
+            .u16(ALG_SHA256)
+            .b(&r)
+            .b(&s)
+            .done();
+        self.push(
+            Cmd::new("VerifySignature", CC_VERIFY_SIGNATURE)
+                .h(H::Obj(slot))
+                .p(params)
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn encrypt_decrypt(&mut self) {
+        let Some((slot, _, _)) = self.find(|k| k == ObjKind::Aes) else {
+            self.load_external();
+            return;
+        };
+        let mode = self.rng.pick(&[
+            ALG_CFB, ALG_CBC, ALG_CTR, ALG_OFB, ALG_ECB, ALG_CFB, ALG_NULL, ALG_SHA256,
+        ]);
+        let iv_len = if self.rng.chance(1, 8) {
+            self.rng.pick(&[0usize, 15, 17])
+        } else {
+            16
+        };
+        let iv = self.rng.bytes(iv_len);
+        let n = if self.rng.chance(1, 3) {
+            self.rng.below(100)
+        } else {
+            16 * self.rng.below(8)
+        };
+        let data = self.rng.bytes(n);
+        let decrypt = u8::from(self.rng.chance(1, 2));
+        let c = if self.rng.chance(1, 2) {
+            Cmd::new("EncryptDecrypt", CC_ENCRYPT_DECRYPT).p(B::new()
+                .u8(decrypt)
+                .u16(mode)
+                .b(&iv)
+                .b(&data)
+                .done())
+        } else {
+            Cmd::new("EncryptDecrypt2", CC_ENCRYPT_DECRYPT2).p(B::new()
+                .b(&data)
+                .u8(decrypt)
+                .u16(mode)
+                .b(&iv)
+                .done())
+        };
+        self.push(c.h(H::Obj(slot)).pw().cmp(Cmp::Full));
+    }
+
+    fn test_parms(&mut self) {
+        let p = match self.rng.below(6) {
+            0 => B::new()
+                .u16(ALG_RSA)
+                .u16(ALG_NULL)
+                .u16(ALG_NULL)
+                .u16(2048)
+                .u32(0),
+            1 => B::new()
+                .u16(ALG_RSA)
+                .u16(ALG_NULL)
+                .u16(ALG_NULL)
+                .u16(1000)
+                .u32(0),
+            2 => B::new()
+                .u16(ALG_ECC)
+                .u16(ALG_NULL)
+                .u16(ALG_ECDSA)
+                .u16(ALG_SHA256)
+                .u16(3)
+                .u16(ALG_NULL),
+            3 => B::new()
+                .u16(ALG_SYMCIPHER)
+                .u16(ALG_AES)
+                .u16(128)
+                .u16(ALG_CFB),
+            4 => B::new()
+                .u16(ALG_SYMCIPHER)
+                .u16(ALG_AES)
+                .u16(100)
+                .u16(ALG_CFB),
+            _ => B::new().u16(ALG_KEYEDHASH).u16(ALG_HMAC).u16(ALG_SHA256),
+        };
+        self.push(
+            Cmd::new("TestParms", CC_TEST_PARMS)
+                .p(p.done())
+                .cmp(Cmp::Full),
+        );
+    }
+
+    fn misc(&mut self) {
+        match self.rng.below(4) {
+            0 => {
+                let n = self.data_len(128);
+                let data = self.rng.bytes(n);
+                self.push(
+                    Cmd::new("StirRandom", CC_STIR_RANDOM)
+                        .p(B::new().b(&data).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+            1 => {
+                let full = self.rng.pick(&[0u8, 1, 2]);
+                self.push(
+                    Cmd::new("SelfTest", CC_SELF_TEST)
+                        .p(B::new().u8(full).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+            2 => self.push(Cmd::new("GetTestResult", CC_GET_TEST_RESULT).cmp(Cmp::Rc)),
+            _ => {
+                // Startup when started: TPM_RC_INITIALIZE.
+                let su = self.rng.pick(&[0u16, 1, 2]);
+                self.push(
+                    Cmd::new("Startup", CC_STARTUP)
+                        .p(B::new().u16(su).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+        }
+    }
+
+    /// Authorization areas that are wrong in one way or another, on PCR_Extend (one USER
+    /// handle) and GetRandom (no authorization handle).
+    fn bad_session(&mut self) {
+        let d = B::new().u32(1).u16(ALG_SHA256).raw(&[0xAB; 32]).done();
+        let extend = |s: Vec<u8>| {
+            Cmd::new("bad session", CC_PCR_EXTEND)
+                .h(H::Fixed(16))
+                .session(s)
+                .p(d.clone())
+                .cmp(Cmp::Full)
+        };
+        let c = match self.rng.below(9) {
+            // A session handle that is not loaded.
+            0 => extend(
+                B::new()
+                    .u32(0x0200_0000)
+                    .b(&[0; 32])
+                    .u8(1)
+                    .b(&[0; 32])
+                    .done(),
+            ),
+            // A handle that is no session at all.
+            1 => extend(B::new().u32(0x8000_0000).b(&[]).u8(1).b(&[]).done()),
+            // Reserved attribute bits.
+            2 => extend(B::new().u32(RS_PW).b(&[]).u8(0x18).b(&[]).done()),
+            // A password session with a nonce.
+            3 => extend(B::new().u32(RS_PW).b(&[1, 2]).u8(1).b(&[]).done()),
+            // Wrong password (PCR 16's authValue is empty).
+            4 => extend(pw_session(b"nope")),
+            // Password session with audit set.
+            5 => extend(B::new().u32(RS_PW).b(&[]).u8(0x81).b(&[]).done()),
+            // Two password sessions for one authorization handle.
+            6 => extend(pw_session(&[])).session(pw_session(&[])),
+            // A password session on a command without authorization handles.
+            7 => Cmd::new("bad session", CC_GET_RANDOM)
+                .pw()
+                .p(B::new().u16(8).done())
+                .cmp(Cmp::Rc),
+            // No session at all where one is required.
+            _ => Cmd::new("bad session", CC_PCR_EXTEND)
+                .h(H::Fixed(16))
+                .p(d.clone())
+                .cmp(Cmp::Full),
+        };
+        self.push(c);
+    }
+}
+
+impl Cmd {
+    fn with_flush(mut self, h: H) -> Self {
+        // FlushContext carries the handle as its only parameter; without sessions the handle
+        // area and the parameter area are adjacent, so resolving it as a handle gives the
+        // same bytes.
+        self.handles.push(h);
+        self.kind = "FlushContext";
+        self
+    }
+}
+
+/// The digest size of a hash algorithm (0 for anything else).
+pub fn digest_len(alg: u16) -> usize {
+    match alg {
+        ALG_SHA1 => 20,
+        ALG_SHA256 => 32,
+        ALG_SHA384 => 48,
+        ALG_SHA512 => 64,
+        _ => 0,
+    }
+}
+
+/// The whole generated sequence for `seed`: `n` random steps (plus the flushes they need).
+pub fn generate(seed: u64, n: usize) -> Vec<Cmd> {
+    let mut g = Gen::new(seed);
+    while g.out.len() < n {
+        g.step();
+    }
+    g.out
+}
+
+/// A target TPM: sends command bytes, returns response bytes, and remembers the handles its
+/// loading commands returned.
+pub trait Target {
+    fn send(&mut self, cmd: &[u8]) -> Vec<u8>;
+}
+
+/// Sends generated command number `i` to a target and records a returned object handle.
+pub fn run_one(t: &mut dyn Target, objs: &mut Vec<Option<u32>>, cmds: &[Cmd], i: usize) -> Vec<u8> {
+    let c = &cmds[i];
+    let bytes = c.bytes(objs);
+    let rsp = t.send(&bytes);
+    if objs.len() <= i {
+        objs.resize(i + 1, None);
+    }
+    if c.loads.is_some() && rc_of(&rsp) == 0 && rsp.len() >= 14 {
+        objs[i] = Some(u32::from_be_bytes([rsp[10], rsp[11], rsp[12], rsp[13]]));
+    }
+    rsp
+}
+
+/// Whether two responses agree as `cmp` demands. Error responses are always compared whole.
+pub fn agree(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
+    if rc_of(a) != rc_of(b) {
+        return false;
+    }
+    if rc_of(a) != 0 {
+        return a == b;
+    }
+    match cmp {
+        Cmp::Rc => true,
+        Cmp::Len => a.len() == b.len(),
+        Cmp::Full => a == b,
+        Cmp::SkipHandle => {
+            a.len() == b.len() && a.len() >= 14 && a[..10] == b[..10] && a[14..] == b[14..]
+        }
+        Cmp::Prefix(n) => a.len() == b.len() && a[..n.min(a.len())] == b[..n.min(b.len())],
+    }
+}
