@@ -144,7 +144,7 @@ fn run_seed(seed: u64, n: usize, stats: &mut BTreeMap<&'static str, KindStats>) 
         if !agree(c.cmp, &a, &b) {
             s.mismatches += 1;
             mismatches += 1;
-            if mismatches <= 25 {
+            if mismatches <= 25 || std::env::var("DIFF_ALL").is_ok() {
                 println!(
                     "MISMATCH seed {seed} #{i} {} (compare {:?})\n  command  {}\n  ours     {} \
                      [{}]\n  swtpm    {} [{}]",

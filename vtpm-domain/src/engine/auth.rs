@@ -167,7 +167,11 @@ pub(crate) fn crypt_parameter(
             let bits = u32::from(key_bits) + 128;
             let stream = kdfa(session.hash, key, b"CFB", nonce_newer, nonce_older, bits);
             let (k, iv) = stream.split_at(key_len.min(stream.len()));
-            let r = if encrypt { cfb_encrypt(k, iv, data) } else { cfb_decrypt(k, iv, data) };
+            let r = if encrypt {
+                cfb_encrypt(k, iv, data)
+            } else {
+                cfb_decrypt(k, iv, data)
+            };
             r.map_err(|_| TpmRc::FAILURE)
         }
         _ => Err(TpmRc::SYMMETRIC),
@@ -290,7 +294,11 @@ pub(crate) fn da_exempt(engine: &Engine, h: TpmHandle) -> bool {
 /// `lockout_auth`, if lockoutAuth is blocked.
 fn check_locked_out(engine: &Engine, lockout_auth: bool) -> Result<(), TpmRc> {
     let da = &engine.state.perm.da;
-    let locked = if lockout_auth { da.lockout_auth_locked } else { da.failed_tries >= da.max_tries };
+    let locked = if lockout_auth {
+        da.lockout_auth_locked
+    } else {
+        da.failed_tries >= da.max_tries
+    };
     if locked { Err(TpmRc::LOCKOUT) } else { Ok(()) }
 }
 
@@ -341,10 +349,11 @@ fn policy_required(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
     match role {
         AuthRole::Dup => true,
         AuthRole::Admin => match h.ty() {
-            TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine
-                .state
-                .object(h)
-                .is_none_or(|o| o.public.object_attributes.has(TpmaObject::ADMIN_WITH_POLICY)),
+            TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine.state.object(h).is_none_or(|o| {
+                o.public
+                    .object_attributes
+                    .has(TpmaObject::ADMIN_WITH_POLICY)
+            }),
             _ => true,
         },
         AuthRole::User => false,
@@ -381,12 +390,16 @@ fn auth_policy_available(engine: &Engine, h: TpmHandle) -> bool {
         TpmHt::PERMANENT => {
             matches!(
                 h,
-                TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM | TpmHandle::LOCKOUT
+                TpmHandle::OWNER
+                    | TpmHandle::ENDORSEMENT
+                    | TpmHandle::PLATFORM
+                    | TpmHandle::LOCKOUT
             ) && !entity::auth_policy(engine, h).1.is_empty()
         }
-        TpmHt::TRANSIENT | TpmHt::PERSISTENT => {
-            engine.state.object(h).is_some_and(|o| !o.public_only && o.sequence.is_none())
-        }
+        TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine
+            .state
+            .object(h)
+            .is_some_and(|o| !o.public_only && o.sequence.is_none()),
         TpmHt::NV_INDEX => !entity::auth_policy(engine, h).1.is_empty(),
         // No PCR belongs to a policy group.
         _ => false,
@@ -416,7 +429,9 @@ fn check_policy(
     if cmd.cc == TpmCc::POLICY_SECRET && !p.password_needed && !p.auth_value_needed {
         return Err(TpmRc::MODE);
     }
-    if p.pcr_counter.is_some_and(|c| c != engine.state.vol.pcr.update_counter) {
+    if p.pcr_counter
+        .is_some_and(|c| c != engine.state.vol.pcr.update_counter)
+    {
         return Err(TpmRc::PCR_CHANGED);
     }
     let (alg, policy) = entity::auth_policy(engine, h);
@@ -458,7 +473,9 @@ fn check_policy(
             }
             ct_eq(d, &hasher.finish())
         }
-        PolicyBinding::TemplateHash(d) => template_hash(cmd, session.hash).is_some_and(|t| ct_eq(d, &t)),
+        PolicyBinding::TemplateHash(d) => {
+            template_hash(cmd, session.hash).is_some_and(|t| ct_eq(d, &t))
+        }
     };
     if !ok {
         return Err(TpmRc::POLICY_FAIL);
@@ -472,7 +489,10 @@ fn check_policy(
 /// The digest of the template (second parameter, a TPM2B) of TPM2_Create, TPM2_CreatePrimary
 /// or TPM2_CreateLoaded; `None` for other commands or malformed parameters.
 fn template_hash(cmd: &Command<'_>, alg: HashAlg) -> Option<Vec<u8>> {
-    if !matches!(cmd.cc, TpmCc::CREATE | TpmCc::CREATE_PRIMARY | TpmCc::CREATE_LOADED) {
+    if !matches!(
+        cmd.cc,
+        TpmCc::CREATE | TpmCc::CREATE_PRIMARY | TpmCc::CREATE_LOADED
+    ) {
         return None;
     }
     let mut r = tpm2::Reader::new(cmd.params);
@@ -552,8 +572,9 @@ fn check_auth_session(
     let role = cmd.role(i);
     let handle = slots[i].handle;
     let session = engine.state.vol.sessions.get(&handle.0);
-    let (is_policy, password_needed) =
-        session.map_or((false, false), |s| (s.is_policy(), s.policy.password_needed));
+    let (is_policy, password_needed) = session.map_or((false, false), |s| {
+        (s.is_policy(), s.policy.password_needed)
+    });
     let include_auth = match session {
         None => true,
         Some(s) if s.is_policy() => s.policy.auth_value_needed || s.policy.password_needed,
@@ -585,7 +606,11 @@ fn check_auth_session(
         let expected = expected_command_hmac(engine, cmd, slots, decrypt, encrypt, i);
         ct_eq(given, &expected)
     };
-    if ok { Ok(()) } else { Err(register_failure(engine, &slots[i])) }
+    if ok {
+        Ok(())
+    } else {
+        Err(register_failure(engine, &slots[i]))
+    }
 }
 
 /// Checks the authorization area of a command (part 3 §5.4), decrypts the first parameter
@@ -742,8 +767,15 @@ pub(crate) fn authorize(
             key.extend_from_slice(&auth_value(engine, h));
         }
         let data = first_tpm2b(params).map_err(|rc| rc.with_session(n))?;
-        crypt_parameter(session, &key, &slot.nonce_caller, &session.nonce_tpm, data, false)
-            .map_err(|rc| rc.with_session(n))?;
+        crypt_parameter(
+            session,
+            &key,
+            &slot.nonce_caller,
+            &session.nonce_tpm,
+            data,
+            false,
+        )
+        .map_err(|rc| rc.with_session(n))?;
     }
 
     Ok(AuthContext {
@@ -785,14 +817,28 @@ pub(crate) fn respond(
         let len = if slot.is_password() {
             0
         } else {
-            engine.state.vol.sessions.get(&slot.handle.0).map_or(0, |s| s.nonce_tpm.len())
+            engine
+                .state
+                .vol
+                .sessions
+                .get(&slot.handle.0)
+                .map_or(0, |s| s.nonce_tpm.len())
         };
-        nonces.push(if len == 0 { Vec::new() } else { engine.random_vec(len) });
+        nonces.push(if len == 0 {
+            Vec::new()
+        } else {
+            engine.random_vec(len)
+        });
     }
 
     if let Some(e) = ctx.encrypt {
         let slot = &ctx.slots[e];
-        let session = engine.state.vol.sessions.get(&slot.handle.0).ok_or(TpmRc::FAILURE)?;
+        let session = engine
+            .state
+            .vol
+            .sessions
+            .get(&slot.handle.0)
+            .ok_or(TpmRc::FAILURE)?;
         let mut key = Zeroizing::new(session.session_key.to_vec());
         if let Some(h) = slot.assoc {
             key.extend_from_slice(&auth_value(engine, h));
@@ -821,15 +867,18 @@ pub(crate) fn respond(
             let alg = engine.state.vol.sessions.get(&handle.0).map(|s| s.hash);
             if let Some(alg) = alg {
                 let rp_hash = rp_of(&mut rp, alg);
-                let restart = engine
+                let restart = engine.state.vol.sessions.get(&handle.0).is_some_and(|s| {
+                    s.audit_digest.is_none() || attrs.has(TpmaSession::AUDIT_RESET)
+                });
+                if restart {
+                    clear_exclusive(engine, Some(handle));
+                } else if !engine
                     .state
                     .vol
                     .sessions
                     .get(&handle.0)
-                    .is_some_and(|s| s.audit_digest.is_none() || attrs.has(TpmaSession::AUDIT_RESET));
-                if restart {
-                    clear_exclusive(engine, Some(handle));
-                } else if !engine.state.vol.sessions.get(&handle.0).is_some_and(|s| s.audit_exclusive) {
+                    .is_some_and(|s| s.audit_exclusive)
+                {
                     clear_exclusive(engine, None);
                 }
                 if let Some(s) = engine.state.vol.sessions.get_mut(&handle.0) {
@@ -910,4 +959,147 @@ pub(crate) fn respond(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! The session arithmetic against computations written out with the `sha2` and `hmac`
+    //! crates; the end-to-end behaviour is tested in `commands::session` and, against swtpm,
+    //! in `tests/sessions_vs_swtpm.rs`.
+
+    use super::*;
+    use hmac::Mac;
+    use sha2::Digest;
+
+    fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+        let mut h = sha2::Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().to_vec()
+    }
+
+    fn hmac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().to_vec()
+    }
+
+    #[test]
+    fn cp_and_rp_hashes() {
+        let names = [alloc::vec![0x40, 0, 0, 1], alloc::vec![0, 0x0B, 7, 7]];
+        let params = [1u8, 2, 3];
+        let cp = cp_hash(HashAlg::Sha256, TpmCc::PCR_EVENT, &names, &params);
+        let want = sha256(&[&[0, 0, 1, 0x3C], &names[0], &names[1], &params]);
+        assert_eq!(cp, want);
+        let rp = rp_hash(HashAlg::Sha256, TpmCc::PCR_EVENT, &params);
+        assert_eq!(rp, sha256(&[&[0, 0, 0, 0], &[0, 0, 1, 0x3C], &params]));
+        // SHA-1 sessions hash with SHA-1.
+        assert_eq!(
+            cp_hash(HashAlg::Sha1, TpmCc::PCR_EVENT, &names, &params).len(),
+            20
+        );
+    }
+
+    #[test]
+    fn session_hmac_layout() {
+        let key = b"sessionkey||auth";
+        let got = session_hmac(
+            HashAlg::Sha256,
+            key,
+            b"cp",
+            b"newer",
+            b"older",
+            &[b"dec", b"enc"],
+            TpmaSession(0x61),
+        );
+        assert_eq!(
+            got,
+            hmac256(key, &[b"cp", b"newer", b"older", b"dec", b"enc", &[0x61]])
+        );
+    }
+
+    #[test]
+    fn session_key_derivation() {
+        let (nt, nc) = ([1u8; 16], [2u8; 16]);
+        // KDFa(SHA-256, auth || salt, "ATH", nonceTPM, nonceCaller, 256): one block.
+        let want = hmac256(
+            b"authsalt",
+            &[
+                &1u32.to_be_bytes(),
+                b"ATH\0",
+                &nt,
+                &nc,
+                &256u32.to_be_bytes(),
+            ],
+        );
+        let got =
+            crate::engine::session::session_key(HashAlg::Sha256, Some(b"auth"), b"salt", &nt, &nc);
+        assert_eq!(&*got, want.as_slice());
+        // Bound to an entity with an empty authValue: still a key.
+        let bound = crate::engine::session::session_key(HashAlg::Sha256, Some(b""), &[], &nt, &nc);
+        assert_eq!(bound.len(), 32);
+        // Neither bound nor salted: empty.
+        let none = crate::engine::session::session_key(HashAlg::Sha256, None, &[], &nt, &nc);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn trailing_zeros_and_constant_time_compare() {
+        assert_eq!(trim_zeros(b"ab\0\0"), b"ab");
+        assert_eq!(trim_zeros(b"\0a\0"), b"\0a");
+        assert_eq!(trim_zeros(b"\0\0"), b"");
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn first_parameter_bounds() {
+        let mut short = alloc::vec![0u8];
+        assert_eq!(first_tpm2b(&mut short).err(), Some(TpmRc::INSUFFICIENT));
+        let mut over = alloc::vec![0u8, 5, 1, 2, 3];
+        assert_eq!(first_tpm2b(&mut over).err(), Some(TpmRc::SIZE));
+        let mut fits = alloc::vec![0u8, 2, 1, 2, 3];
+        assert_eq!(first_tpm2b(&mut fits).unwrap(), &[1, 2]);
+    }
+
+    #[test]
+    fn malformed_encrypted_parameter_names_the_session() {
+        use crate::engine::testutil::{engine, run};
+        use tpm2::response::Response;
+        use tpm2::{Marshal, Unmarshal};
+        let mut e = engine();
+        // An unbound, unsalted AES session used only to decrypt.
+        let mut p = Tpm2bNonce::new(&[7; 16]).unwrap().to_bytes();
+        p.extend([0, 0, 0]);
+        p.extend(TpmtSymDef::AES_128_CFB.to_bytes());
+        p.extend(tpm2::alg::TpmAlgId::SHA256.to_bytes());
+        let null2 = [TpmHandle::NULL, TpmHandle::NULL];
+        let (rc, rsp) = run(&mut e, TpmCc::START_AUTH_SESSION, &null2, &[], &p);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let r = Response::parse(&rsp, TpmCc::START_AUTH_SESSION).unwrap();
+        let handle = r.handle.unwrap();
+        let _ = Tpm2bNonce::from_bytes(r.parameters).unwrap();
+        let dec = TpmsAuthCommand {
+            session_handle: handle,
+            nonce: Tpm2bNonce::new(&[1; 16]).unwrap(),
+            attributes: TpmaSession(TpmaSession::CONTINUE_SESSION | TpmaSession::DECRYPT),
+            hmac: Tpm2bAuth::empty(),
+        };
+        // The first parameter claims more bytes than the command has.
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::START_AUTH_SESSION,
+            &null2,
+            &[dec.clone()],
+            &[0, 200, 1],
+        );
+        assert_eq!(rc, TpmRc::SIZE.with_session(1));
+        let (rc, _) = run(&mut e, TpmCc::START_AUTH_SESSION, &null2, &[dec], &[0]);
+        assert_eq!(rc, TpmRc::INSUFFICIENT.with_session(1));
+    }
 }

@@ -171,7 +171,14 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     for (i, kind) in entry.handles.iter().enumerate() {
         let n = u8::try_from(i + 1).unwrap_or(u8::MAX);
         let h = TpmHandle::unmarshal(&mut r).map_err(|_| TpmRc::INSUFFICIENT)?;
-        entity::check_handle(engine, *kind, h).map_err(|rc| rc.with_handle(n))?;
+        entity::check_handle(engine, *kind, h).map_err(|rc| {
+            // TPM_RC_REFERENCE_H0..H6 number the handle in the code itself (part 2 §6.6.3).
+            if rc == TpmRc::REFERENCE_H0 {
+                TpmRc(rc.0 + u32::from(n - 1))
+            } else {
+                rc.with_handle(n)
+            }
+        })?;
         handles.push(h);
     }
 

@@ -184,9 +184,13 @@ fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
 }
 
 fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
-    match engine.state.vol.sessions.get(&h.0) {
-        Some(s) if s.is_loaded() => Ok(()),
-        _ => Err(TpmRc::HANDLE),
+    // As the reference implementation: a session is found by index; a loaded session of the
+    // other type there is TPM_RC_HANDLE, nothing loaded is TPM_RC_REFERENCE_H0 (+ handle
+    // index, added by the dispatcher).
+    match super::session::lookup(&engine.state.vol.sessions, h) {
+        super::session::Lookup::Loaded => Ok(()),
+        super::session::Lookup::WrongType => Err(TpmRc::HANDLE),
+        super::session::Lookup::NotLoaded => Err(TpmRc::REFERENCE_H0),
     }
 }
 

@@ -99,11 +99,6 @@ impl Object {
         }
     }
 
-    /// The object attributes.
-    pub(crate) fn attributes(&self) -> TpmaObject {
-        self.public.object_attributes
-    }
-
     /// Whether attribute bit(s) `bit` (a `TpmaObject` constant) are all SET.
     pub(crate) fn has(&self, bit: u32) -> bool {
         self.public.object_attributes.0 & bit == bit

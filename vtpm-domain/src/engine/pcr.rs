@@ -35,10 +35,10 @@
 
 use alloc::vec::Vec;
 
+use tpm2::Reader;
 use tpm2::alg::TpmAlgId;
 use tpm2::rc::TpmRc;
 use tpm2::structures::{TpmlPcrSelection, TpmsPcrSelect, TpmsPcrSelection};
-use tpm2::{Reader, Unmarshal};
 
 use super::codec::{Loader, Persist, Writer};
 use super::crypto::hash::{HashAlg, Hasher, digest};
@@ -143,7 +143,7 @@ fn initial_value(pcr: usize, alg: HashAlg) -> Vec<u8> {
 }
 
 /// The PCR mask (bit n = PCR n) of a selection bit map.
-fn mask_of(select: &TpmsPcrSelect) -> u32 {
+fn mask_of(select: TpmsPcrSelect) -> u32 {
     select
         .pcrs()
         .filter(|&p| p < PCR_COUNT)
@@ -205,7 +205,7 @@ impl PcrBanks {
             .iter()
             .filter_map(|s| {
                 let alg = HashAlg::from_alg(s.hash)?;
-                let allocated = mask_of(&s.select);
+                let allocated = mask_of(s.select);
                 (allocated != 0).then(|| Bank {
                     alg,
                     values: (0..PCRS).map(|p| initial_value(p, alg)).collect(),
@@ -270,18 +270,6 @@ impl PcrBanks {
         }
     }
 
-    /// The current allocation in list form (every implemented hash, in algorithm order).
-    pub(crate) fn allocation(&self) -> TpmlPcrSelection {
-        let sel = HashAlg::ALL
-            .iter()
-            .map(|a| TpmsPcrSelection {
-                hash: a.alg(),
-                select: select_of(self.bank(*a).map_or(0, |b| b.allocated)),
-            })
-            .collect();
-        TpmlPcrSelection::new(sel).unwrap_or_else(|_| TpmlPcrSelection::empty())
-    }
-
     fn bank(&self, alg: HashAlg) -> Option<&Bank> {
         self.banks.iter().find(|b| b.alg == alg)
     }
@@ -322,7 +310,7 @@ impl PcrBanks {
         for b in &mut self.banks {
             if b.has(pcr) {
                 if let Some(v) = b.values.get_mut(pcr) {
-                    v.iter_mut().for_each(|x| *x = 0);
+                    v.fill(0);
                 }
             }
         }
@@ -565,12 +553,10 @@ pub(crate) fn allocate(
     for (i, alg) in HashAlg::ALL.iter().enumerate() {
         masks[i] = current
             .iter()
-            .filter(|s| s.hash == alg.alg())
-            .map(|s| mask_of(&s.select))
-            .next_back()
-            .unwrap_or(0);
-        if let Some(s) = request.iter().filter(|s| s.hash == alg.alg()).next_back() {
-            masks[i] = mask_of(&s.select);
+            .rfind(|s| s.hash == alg.alg())
+            .map_or(0, |s| mask_of(s.select));
+        if let Some(s) = request.iter().rfind(|s| s.hash == alg.alg()) {
+            masks[i] = mask_of(s.select);
         }
     }
     let any_has = |pcr: usize| masks.iter().any(|m| m & (1 << pcr) != 0);
@@ -602,4 +588,273 @@ pub(crate) fn allocate(
         size_needed,
         size_available,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The locality matrix swtpm 0.7.1 / libtpms 0.9 answered, PCR by PCR (localities 0–4,
+    /// 1 = allowed): TPM2_PCR_Extend and TPM2_PCR_Reset at each locality.
+    const SWTPM_EXTEND: [[u8; 5]; PCRS] = {
+        let mut t = [[1; 5]; PCRS];
+        t[17] = [0, 0, 1, 1, 1];
+        t[18] = [0, 0, 1, 1, 1];
+        t[19] = [0, 0, 1, 1, 0];
+        t[20] = [0, 1, 1, 1, 0];
+        t[21] = [0, 0, 1, 0, 0];
+        t[22] = [0, 0, 1, 0, 0];
+        t
+    };
+    const SWTPM_RESET: [[u8; 5]; PCRS] = {
+        let mut t = [[0; 5]; PCRS];
+        t[16] = [1, 1, 1, 1, 0];
+        t[20] = [0, 0, 1, 0, 0];
+        t[21] = [0, 0, 1, 0, 0];
+        t[22] = [0, 0, 1, 0, 0];
+        t[23] = [1, 1, 1, 1, 0];
+        t
+    };
+
+    #[test]
+    fn locality_rules_match_swtpm() {
+        for pcr in 0..PCRS {
+            for loc in 0..5u8 {
+                let l = usize::from(loc);
+                assert_eq!(
+                    may_extend(pcr, loc),
+                    SWTPM_EXTEND[pcr][l] == 1,
+                    "extend {pcr} @{loc}"
+                );
+                assert_eq!(
+                    may_reset(pcr, loc),
+                    SWTPM_RESET[pcr][l] == 1,
+                    "reset {pcr} @{loc}"
+                );
+            }
+            for loc in [5u8, 7, 32, 255] {
+                assert!(!may_extend(pcr, loc) && !may_reset(pcr, loc));
+            }
+        }
+        assert!(!may_extend(24, 0) && !may_reset(24, 2));
+        let no_increment: Vec<usize> = (0..PCRS).filter(|&p| !counts_updates(p)).collect();
+        assert_eq!(no_increment, [16, 21, 22, 23]);
+        let saved: Vec<usize> = (0..PCRS).filter(|&p| state_saved(p)).collect();
+        assert_eq!(saved, (0..16).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn reset_values_counter_and_startup_kinds() {
+        let alloc = PcrBanks::default_allocation();
+        assert_eq!(alloc.len(), 4);
+        assert_eq!(alloc[3].hash, TpmAlgId::SHA512);
+        assert!(alloc[3].select.is_empty());
+        let mut b = PcrBanks::new(&alloc);
+        assert_eq!(b.banks.len(), 3);
+        assert_eq!(b.update_counter, 20);
+        for bank in &b.banks {
+            for p in 0..PCRS {
+                let fill = if (17..=22).contains(&p) { 0xFF } else { 0 };
+                assert_eq!(bank.values[p], alloc::vec![fill; bank.alg.digest_size()]);
+            }
+        }
+        b.set_startup_locality(3);
+        assert_eq!(b.value(HashAlg::Sha256, 0).unwrap()[31], 3);
+        assert_eq!(b.value(HashAlg::Sha256, 0).unwrap()[..31], [0; 31]);
+        for p in [0usize, 5, 16, 17, 20, 23] {
+            b.extend(p, HashAlg::Sha1, &[0x11; 20]);
+        }
+        assert_eq!(b.update_counter, 24);
+        let extended = |b: &PcrBanks, p| b.value(HashAlg::Sha1, p).unwrap().to_vec();
+        let v5 = extended(&b, 5);
+        let resumed = b.resumed();
+        assert_eq!(resumed.update_counter, 28);
+        assert_eq!(extended(&resumed, 5), v5);
+        assert_eq!(extended(&resumed, 0), extended(&b, 0));
+        assert_eq!(extended(&resumed, 16), [0; 20]);
+        assert_eq!(extended(&resumed, 17), [0xFF; 20]);
+        let restarted = resumed.restarted();
+        assert_eq!(restarted.update_counter, 48);
+        assert_eq!(extended(&restarted, 5), [0; 20]);
+        assert_eq!(extended(&restarted, 20), [0xFF; 20]);
+    }
+
+    #[test]
+    fn extend_and_reset_touch_only_allocated_pcrs() {
+        // SHA-256 with PCRs 0 and 17 only, SHA-1 full.
+        let mut sel = PcrBanks::default_allocation().into_vec();
+        sel[1].select = select_of(1 | 1 << 17);
+        sel[2].select = select_of(0);
+        let mut b = PcrBanks::new(&TpmlPcrSelection::new(sel).unwrap());
+        assert_eq!(b.banks.len(), 2);
+        let c = b.update_counter;
+        b.extend(5, HashAlg::Sha256, &[1; 32]);
+        b.extend(5, HashAlg::Sha384, &[1; 48]);
+        assert_eq!(b.update_counter, c, "nothing allocated was extended");
+        b.extend(5, HashAlg::Sha1, &[1; 20]);
+        assert_eq!(b.update_counter, c + 1);
+        assert_eq!(b.value(HashAlg::Sha256, 5), None);
+        b.extend(16, HashAlg::Sha1, &[1; 20]);
+        assert_eq!(b.update_counter, c + 1, "PCR 16 does not count");
+        b.reset(16);
+        assert_eq!(b.value(HashAlg::Sha1, 16).unwrap(), [0; 20]);
+        b.reset(20);
+        assert_eq!(
+            b.value(HashAlg::Sha1, 20).unwrap(),
+            [0; 20],
+            "reset is zero, not ones"
+        );
+        assert_eq!(b.update_counter, c + 2);
+    }
+
+    fn selection(banks: &[(TpmAlgId, &[u32])]) -> TpmlPcrSelection {
+        TpmlPcrSelection::new(
+            banks
+                .iter()
+                .map(|(a, p)| TpmsPcrSelection::new(*a, p).unwrap())
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn read_filters_and_stops_at_eight() {
+        let b = PcrBanks::new(&PcrBanks::default_allocation());
+        let all: Vec<u32> = (0..24).collect();
+        let (sel, v) = b.read(&selection(&[(TpmAlgId::SHA1, &all)]));
+        assert_eq!(v.len(), 8);
+        assert_eq!(sel[0].select.bitmap(), [0xFF, 0, 0]);
+        let (sel, v) = b.read(&selection(&[
+            (TpmAlgId::SHA1, &[0, 1, 2]),
+            (TpmAlgId::SHA256, &all),
+            (TpmAlgId::SHA384, &[0, 1]),
+        ]));
+        assert_eq!(v.len(), 8);
+        assert_eq!(v[2].len(), 20);
+        assert_eq!(v[3].len(), 32);
+        let bitmaps: Vec<&[u8]> = sel.iter().map(|s| s.select.bitmap()).collect();
+        assert_eq!(bitmaps, [&[7u8, 0, 0][..], &[0x1F, 0, 0], &[0, 0, 0]]);
+        // SHA-512 is not allocated: kept in the list, deselected.
+        let (sel, v) = b.read(&selection(&[
+            (TpmAlgId::SHA512, &[2]),
+            (TpmAlgId::SHA384, &[1]),
+        ]));
+        assert_eq!(v.len(), 1);
+        assert_eq!(sel.len(), 2);
+        assert!(sel[0].select.is_empty());
+        // The PCR digest concatenates the selected values.
+        let d = b.digest(HashAlg::Sha256, &selection(&[(TpmAlgId::SHA1, &[16, 17])]));
+        let mut cat = alloc::vec![0u8; 20];
+        cat.extend_from_slice(&[0xFF; 20]);
+        assert_eq!(d, digest(HashAlg::Sha256, &[&cat]));
+    }
+
+    #[test]
+    fn allocate_keeps_unnamed_banks_and_needs_pcr_0_and_17() {
+        let current = PcrBanks::default_allocation();
+        let all: Vec<u32> = (0..24).collect();
+        // Only SHA-256 and SHA-384, as swtpm answered: sizeNeeded 0x780, sizeAvailable 0xF60.
+        let req = selection(&[
+            (TpmAlgId::SHA1, &[]),
+            (TpmAlgId::SHA256, &all),
+            (TpmAlgId::SHA384, &all),
+            (TpmAlgId::SHA512, &[]),
+        ]);
+        let a = allocate(&current, &req).unwrap();
+        assert!(a.fits());
+        assert_eq!(
+            (a.max_pcr, a.size_needed, a.size_available),
+            (24, 0x780, 0xF60)
+        );
+        assert_eq!(PcrBanks::new(&a.selection).banks.len(), 2);
+        // An empty request keeps the current allocation.
+        let a = allocate(&current, &TpmlPcrSelection::empty()).unwrap();
+        assert_eq!(a.size_needed, 24 * (20 + 32 + 48));
+        assert_eq!(a.selection, current);
+        // The last entry for a bank wins.
+        let req = selection(&[(TpmAlgId::SHA512, &all), (TpmAlgId::SHA512, &[0, 17])]);
+        assert_eq!(
+            allocate(&current, &req).unwrap().size_needed,
+            24 * 100 + 2 * 64
+        );
+        // Nothing keeps PCR 17 (or PCR 0).
+        let req = selection(&[
+            (TpmAlgId::SHA1, &[]),
+            (TpmAlgId::SHA256, &[0]),
+            (TpmAlgId::SHA384, &[]),
+        ]);
+        assert_eq!(allocate(&current, &req).err(), Some(TpmRc::PCR));
+        let req = selection(&[
+            (TpmAlgId::SHA1, &[]),
+            (TpmAlgId::SHA256, &[17]),
+            (TpmAlgId::SHA384, &[]),
+        ]);
+        assert_eq!(allocate(&current, &req).err(), Some(TpmRc::PCR));
+        let req = selection(&[
+            (TpmAlgId::SHA1, &[]),
+            (TpmAlgId::SHA256, &[0, 17]),
+            (TpmAlgId::SHA384, &[]),
+        ]);
+        assert_eq!(allocate(&current, &req).unwrap().size_needed, 64);
+    }
+
+    #[test]
+    fn selection_parsing_follows_libtpms() {
+        let parse = |b: &[u8]| read_selection(&mut Reader::new(b));
+        let rc = |b: &[u8]| crate::engine::rcmap::wire_rc(&parse(b).unwrap_err());
+        assert_eq!(
+            parse(&[0, 0, 0, 1, 0, 0x0b, 3, 1, 0, 0]).unwrap()[0]
+                .select
+                .bitmap(),
+            [1, 0, 0]
+        );
+        for size in [0u8, 1, 2, 4] {
+            let mut b = alloc::vec![0, 0, 0, 1, 0, 0x0b, size];
+            b.extend(core::iter::repeat_n(0, usize::from(size)));
+            assert_eq!(rc(&b), TpmRc::VALUE, "sizeofSelect {size}");
+        }
+        assert_eq!(rc(&[0, 0, 0, 1, 0, 0x12, 3, 0, 0, 0]), TpmRc::HASH);
+        assert_eq!(rc(&[0, 0, 0, 1, 0, 0x10, 3, 0, 0, 0]), TpmRc::HASH);
+        assert_eq!(rc(&[0, 0, 0, 5]), TpmRc::SIZE);
+        assert_eq!(rc(&[0, 0, 0, 1, 0, 0x0b, 3, 0]), TpmRc::INSUFFICIENT);
+        let dv = |b: &[u8]| read_digest_values(&mut Reader::new(b));
+        let mut one = alloc::vec![0, 0, 0, 1, 0, 4];
+        one.extend([7; 20]);
+        assert_eq!(dv(&one).unwrap(), [(HashAlg::Sha1, alloc::vec![7; 20])]);
+        assert!(matches!(dv(&one[..20]), Err(tpm2::Error::Truncated { .. })));
+        assert!(matches!(
+            dv(&[0, 0, 0, 5]),
+            Err(tpm2::Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            dv(&[0, 0, 0, 1, 0, 0x10]),
+            Err(tpm2::Error::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn persist_round_trip_and_rejects_damage() {
+        let mut b = PcrBanks::new(&PcrBanks::default_allocation());
+        b.extend(3, HashAlg::Sha384, &[9; 48]);
+        let mut w = Writer::new();
+        b.save(&mut w);
+        let mut r = Loader::new(&w.out);
+        let back = PcrBanks::load(&mut r).unwrap();
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(back.update_counter, b.update_counter);
+        assert_eq!(back.value(HashAlg::Sha384, 3), b.value(HashAlg::Sha384, 3));
+        assert_eq!(back.banks.len(), 3);
+        // A zero allocation mask, a repeated bank and a short value are rejected.
+        let good = w.out.to_vec();
+        let mut bad = good.clone();
+        bad[8 + 2..8 + 6].copy_from_slice(&[0; 4]);
+        assert!(PcrBanks::load(&mut Loader::new(&bad)).is_err());
+        let mut bad = good.clone();
+        bad[7] = 9;
+        assert_eq!(
+            PcrBanks::load(&mut Loader::new(&bad)).err(),
+            Some(StateError::TooLarge("PCR bank count"))
+        );
+        assert!(PcrBanks::load(&mut Loader::new(&good[..good.len() - 1])).is_err());
+    }
 }

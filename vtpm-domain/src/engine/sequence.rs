@@ -1,6 +1,6 @@
 //! Hash, HMAC and event sequence objects (TCG TPM 2.0 Library part 1 §32 "Hash, HMAC and Event
-//! Sequences", part 3 §17) and the hash-check ticket (part 2 §10.7.6 TPMT_TK_HASHCHECK, part 1
-//! §11.4.6.3 tickets).
+//! Sequences", part 3 §17) and when they may produce a hash-check ticket (part 2 §10.7.6
+//! TPMT_TK_HASHCHECK; the ticket itself is computed by `commands::keys::hashcheck_ticket`).
 //!
 //! A sequence object lives among the loaded transient objects (it takes one of the
 //! MAX_LOADED_OBJECTS slots) with a stand-in public area: type keyed-hash, nameAlg TPM_ALG_NULL
@@ -21,25 +21,20 @@ use alloc::vec::Vec;
 use tpm2::alg::TpmAlgId;
 use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
-use tpm2::st::TpmSt;
 use tpm2::structures::{
     PublicDetail, Tpm2bDigest, TpmaObject, TpmsKeyedhashParms, TpmtKeyedhashScheme, TpmtPublic,
-    TpmtTkHashcheck,
 };
 use zeroize::Zeroizing;
 
 use super::Engine;
 use super::codec::{Loader, Persist, Writer};
-use super::crypto::hash::{HashAlg, hmac};
+use super::crypto::hash::HashAlg;
 use super::crypto_state::{HashState, HmacState};
 use super::object::{Object, Sensitive, alloc_transient_handle};
 use super::state::StateError;
 
 /// TPM_GENERATED_VALUE as it appears at the start of data the TPM itself produced.
 const TPM_GENERATED: [u8; 4] = 0xff54_4347u32.to_be_bytes();
-
-/// The hash that keys tickets: the context integrity hash (libtpms: SHA-512).
-pub(crate) const TICKET_HASH: HashAlg = HashAlg::Sha512;
 
 /// The running state of a sequence object.
 #[derive(Clone)]
@@ -191,49 +186,4 @@ pub(crate) fn start(e: &mut Engine, sequence: Sequence, auth: &[u8]) -> Result<T
     obj.sequence = Some(sequence);
     e.state.vol.objects.insert(handle.0, obj);
     Ok(handle)
-}
-
-/// `HMAC_contextAlg(proof(hierarchy), TPM_ST_HASHCHECK || hashAlg || digest)`: the ticket
-/// digest of part 2 §10.7.6, with the algorithm included as libtpms `TicketComputeHashCheck`
-/// does. TPM_RH_NULL uses the NULL hierarchy's proof.
-fn ticket_hmac(e: &Engine, hierarchy: TpmHandle, alg: HashAlg, digest: &[u8]) -> Vec<u8> {
-    hmac(
-        TICKET_HASH,
-        e.state.proof(hierarchy),
-        &[
-            &TpmSt::HASHCHECK.0.to_be_bytes(),
-            &alg.alg().0.to_be_bytes(),
-            digest,
-        ],
-    )
-}
-
-/// The hash-check ticket over `digest` (computed with `alg`) for `hierarchy`; TPM_RH_NULL gives
-/// the NULL ticket.
-pub(crate) fn hashcheck_ticket(
-    e: &Engine,
-    hierarchy: TpmHandle,
-    alg: HashAlg,
-    digest: &[u8],
-) -> TpmtTkHashcheck {
-    if hierarchy == TpmHandle::NULL {
-        return TpmtTkHashcheck::null();
-    }
-    let mac = ticket_hmac(e, hierarchy, alg, digest);
-    TpmtTkHashcheck {
-        hierarchy,
-        digest: Tpm2bDigest::new(&mac).unwrap_or_default(),
-    }
-}
-
-/// Whether `ticket` is a valid hash-check ticket for `digest` computed with `alg` (for signing
-/// with a restricted key, part 3 §20.2: TPM_RC_TICKET otherwise). The NULL ticket never is.
-pub(crate) fn verify_hashcheck(
-    e: &Engine,
-    ticket: &TpmtTkHashcheck,
-    alg: HashAlg,
-    digest: &[u8],
-) -> bool {
-    let expected = ticket_hmac(e, ticket.hierarchy, alg, digest);
-    super::auth::ct_eq(&expected, ticket.digest.as_bytes())
 }

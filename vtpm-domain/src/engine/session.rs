@@ -213,8 +213,6 @@ impl Session {
 
     /// Marks the session context-saved (`true`, by TPM2_ContextSave) or loaded again
     /// (`false`, by TPM2_ContextLoad). The session keeps its handle either way.
-    // Called by TPM2_ContextSave / TPM2_ContextLoad (commands/context.rs).
-    #[allow(dead_code)]
     pub(crate) fn mark_saved(&mut self, saved: bool) {
         self.saved = saved;
     }
@@ -412,8 +410,8 @@ impl Persist for Session {
     }
 
     fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
-        let kind =
-            SessionKind::from_code(r.u8("session type")?).ok_or(StateError::BadValue("session type"))?;
+        let kind = SessionKind::from_code(r.u8("session type")?)
+            .ok_or(StateError::BadValue("session type"))?;
         let hash = load_hash(r, "session hash")?;
         let nonce_tpm = r.bytes(MAX_DIGEST, "nonceTPM")?.to_vec();
         let session_key = r.secret(MAX_DIGEST, "sessionKey")?;
@@ -522,7 +520,10 @@ mod tests {
     fn damaged_blobs_are_rejected() {
         let b = bytes(&sample(SessionKind::Policy));
         for cut in 0..b.len() {
-            assert!(Session::load(&mut Loader::new(&b[..cut])).is_err(), "cut at {cut}");
+            assert!(
+                Session::load(&mut Loader::new(&b[..cut])).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut bad = b.clone();
         bad[0] = 2; // no TPM_SE 2
@@ -540,17 +541,38 @@ mod tests {
         assert_eq!(p, TpmHandle(0x0300_0001));
         map.insert(p.0, sample(SessionKind::Trial));
         map.get_mut(&p.0).unwrap().mark_saved(false);
-        assert!(matches!(lookup(&map, TpmHandle(0x0200_0000)), Lookup::Loaded));
-        assert!(matches!(lookup(&map, TpmHandle(0x0300_0000)), Lookup::WrongType));
-        assert!(matches!(lookup(&map, TpmHandle(0x0200_0002)), Lookup::NotLoaded));
-        assert!(matches!(lookup(&map, TpmHandle(0x0200_0040)), Lookup::NotLoaded));
+        assert!(matches!(
+            lookup(&map, TpmHandle(0x0200_0000)),
+            Lookup::Loaded
+        ));
+        assert!(matches!(
+            lookup(&map, TpmHandle(0x0300_0000)),
+            Lookup::WrongType
+        ));
+        assert!(matches!(
+            lookup(&map, TpmHandle(0x0200_0002)),
+            Lookup::NotLoaded
+        ));
+        assert!(matches!(
+            lookup(&map, TpmHandle(0x0200_0040)),
+            Lookup::NotLoaded
+        ));
         map.insert(0x0200_0002, sample(SessionKind::Hmac));
         map.get_mut(&0x0200_0002).unwrap().mark_saved(false);
-        assert_eq!(new_handle(&map, SessionKind::Hmac), Err(TpmRc::SESSION_MEMORY));
+        assert_eq!(
+            new_handle(&map, SessionKind::Hmac),
+            Err(TpmRc::SESSION_MEMORY)
+        );
         // A context-saved session frees its slot but not its handle.
         map.get_mut(&0x0200_0000).unwrap().mark_saved(true);
-        assert!(matches!(lookup(&map, TpmHandle(0x0200_0000)), Lookup::NotLoaded));
-        assert_eq!(new_handle(&map, SessionKind::Hmac), Ok(TpmHandle(0x0200_0003)));
+        assert!(matches!(
+            lookup(&map, TpmHandle(0x0200_0000)),
+            Lookup::NotLoaded
+        ));
+        assert_eq!(
+            new_handle(&map, SessionKind::Hmac),
+            Ok(TpmHandle(0x0200_0003))
+        );
         assert_eq!(loaded_count(&map), 2);
         assert_eq!(map.len(), 3);
     }
@@ -561,6 +583,9 @@ mod tests {
         for i in 0..MAX_ACTIVE_SESSIONS as u32 {
             map.insert(0x0200_0000 | i, sample(SessionKind::Hmac));
         }
-        assert_eq!(new_handle(&map, SessionKind::Policy), Err(TpmRc::SESSION_HANDLES));
+        assert_eq!(
+            new_handle(&map, SessionKind::Policy),
+            Err(TpmRc::SESSION_HANDLES)
+        );
     }
 }

@@ -218,6 +218,8 @@ pub(crate) struct Saved {
     pub null_seed: Secret,
     pub null_proof: Secret,
     pub context_counter: u64,
+    /// `Volatile::clear_count` at TPM2_Shutdown(STATE).
+    pub clear_count: u32,
     pub platform_auth: Secret,
     pub platform_policy: Policy,
 }
@@ -241,6 +243,9 @@ pub(crate) struct Volatile {
     pub sessions: BTreeMap<u32, Session>,
     /// The counter of saved contexts (part 1 §30.3.2, contextCounter).
     pub context_counter: u64,
+    /// clearCount: TPM Restarts since the last TPM Reset (kept by TPM Resume); contexts of
+    /// stClear objects are bound to it (commands/context.rs).
+    pub clear_count: u32,
     /// The TPM's random bit generator.
     pub drbg: CtrDrbg,
     /// The self tests not yet passed since _TPM_Init (bit i: test i of `commands::testing`).
@@ -288,6 +293,7 @@ impl Volatile {
             objects: BTreeMap::new(),
             sessions: BTreeMap::new(),
             context_counter: 0,
+            clear_count: 0,
             drbg: new_drbg(platform),
             untested: u32::MAX,
             failed_test: None,
@@ -562,6 +568,7 @@ impl Persist for Volatile {
         save_map(w, &self.objects);
         save_map(w, &self.sessions);
         w.u64(self.context_counter);
+        w.u32(self.clear_count);
         w.bytes(&self.drbg.to_bytes());
         w.u32(self.untested);
         w.bool(self.failed_test.is_some());
@@ -584,6 +591,7 @@ impl Persist for Volatile {
             objects: load_map(r, "transient objects")?,
             sessions: load_map(r, "sessions")?,
             context_counter: r.u64("contextCounter")?,
+            clear_count: r.u32("clearCount")?,
             drbg: CtrDrbg::from_bytes(r.bytes(MAX_VALUE, "DRBG")?)
                 .map_err(|_| StateError::BadValue("DRBG"))?,
             untested: r.u32("untested self tests")?,
@@ -603,6 +611,7 @@ impl Persist for Saved {
         w.bytes(&self.null_seed);
         w.bytes(&self.null_proof);
         w.u64(self.context_counter);
+        w.u32(self.clear_count);
         w.bytes(&self.platform_auth);
         self.platform_policy.save(w);
     }
@@ -613,6 +622,7 @@ impl Persist for Saved {
             null_seed: secret(r, "saved nullSeed")?,
             null_proof: secret(r, "saved nullProof")?,
             context_counter: r.u64("saved contextCounter")?,
+            clear_count: r.u32("saved clearCount")?,
             platform_auth: secret(r, "saved platformAuth")?,
             platform_policy: Policy::load(r)?,
         })

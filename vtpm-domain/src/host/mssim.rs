@@ -22,7 +22,7 @@
 
 use std::time::Instant;
 
-use tpm2::header::HEADER_SIZE;
+use tpm2::header::{HEADER_SIZE, MAX_PACKET_SIZE};
 use tpm2::rc::TpmRc;
 
 use super::server::{Conn, Interrupt, rc_response};
@@ -114,7 +114,7 @@ pub(crate) fn serve_command(conn: &mut Conn<'_>) -> Result<(), Interrupt> {
                 let max = conn
                     .shared()
                     .device()
-                    .map_or(HEADER_SIZE, |d| d.max_command());
+                    .map_or(MAX_PACKET_SIZE, |d| d.max_command());
                 if size > max {
                     send_framed(conn, &rc_response(TpmRc::COMMAND_SIZE))?;
                     return Err(Interrupt::Unrecoverable);

@@ -33,8 +33,8 @@ use super::signal;
 use super::state_file::{StateFile, StateFileError};
 use crate::engine::Engine;
 
-/// The operations of a TPM the front-ends need: [`Engine`] in production, a stand-in in unit
-/// tests of the framing code.
+/// The operations of a TPM the front-ends need: [`Engine`] in production, a recording
+/// stand-in in the unit tests of [`Device`].
 pub trait TpmBackend: Send {
     /// Executes one command at `locality`; returns the whole response.
     fn execute(&mut self, locality: u8, command: &[u8]) -> Vec<u8>;
@@ -665,5 +665,135 @@ fn channel_loop(listener: &TcpListener, shared: &Shared, handler: Handler, name:
             ),
         }
         conn.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::{self, SealKey};
+
+    /// Records commands; every command and power-on changes persistent state. The response
+    /// code of TPM2_Shutdown(STATE) is configurable.
+    struct Mock {
+        log: Log,
+        dirty: bool,
+        shutdown_state_rc: TpmRc,
+    }
+
+    impl TpmBackend for Mock {
+        fn execute(&mut self, _locality: u8, command: &[u8]) -> Vec<u8> {
+            self.log.lock().unwrap().push(command.to_vec());
+            self.dirty = true;
+            let is_shutdown_state = command_code(command) == Some(TpmCc::SHUTDOWN.0)
+                && command.get(10..12) == Some(&[0, 1]);
+            rc_response(if is_shutdown_state {
+                self.shutdown_state_rc
+            } else {
+                TpmRc::SUCCESS
+            })
+        }
+        fn power_on(&mut self) {
+            self.dirty = true;
+        }
+        fn save_state(&self) -> Zeroizing<Vec<u8>> {
+            let n = u8::try_from(self.log.lock().unwrap().len()).unwrap();
+            Zeroizing::new(vec![n])
+        }
+        fn take_dirty(&mut self) -> bool {
+            core::mem::take(&mut self.dirty)
+        }
+    }
+
+    type Log = Arc<Mutex<Vec<Vec<u8>>>>;
+
+    fn mock(shutdown_state_rc: TpmRc) -> (Box<Mock>, Log) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let m = Mock {
+            log: Arc::clone(&log),
+            dirty: false,
+            shutdown_state_rc,
+        };
+        (Box::new(m), log)
+    }
+
+    const GET_RANDOM: [u8; 12] = [0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x7b, 0, 8];
+
+    #[test]
+    fn a_failed_write_fails_the_command_and_holds_back_the_next() {
+        let dir = std::env::temp_dir().join(format!("vtpm-server-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let key = || SealKey::new([1; 32]);
+        let (file, _) = StateFile::open(&path, key()).unwrap();
+        let (tpm, log) = mock(TpmRc::SUCCESS);
+        let mut dev = Device::new(tpm, Some(file), false);
+
+        assert_eq!(dev.execute(0, &GET_RANDOM), rc_response(TpmRc::SUCCESS));
+        let on_disk = seal::unseal(&key(), &std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(&on_disk.state[..], &[1]);
+
+        // The directory disappears: the write fails, so does the command's response.
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(dev.execute(0, &GET_RANDOM), rc_response(TpmRc::FAILURE));
+        assert_eq!(log.lock().unwrap().len(), 2);
+        // Until the state is written, nothing else runs.
+        assert_eq!(dev.execute(0, &GET_RANDOM), rc_response(TpmRc::FAILURE));
+        assert_eq!(log.lock().unwrap().len(), 2);
+
+        // Storage is back: the owed write happens first, then the command runs.
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(dev.execute(0, &GET_RANDOM), rc_response(TpmRc::SUCCESS));
+        assert_eq!(log.lock().unwrap().len(), 3);
+        let on_disk = seal::unseal(&key(), &std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(&on_disk.state[..], &[3]);
+        assert!(on_disk.generation >= 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn orderly_shutdown_is_sent_once_and_falls_back_to_clear() {
+        let shutdown = |su: u8| vec![0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x45, 0, su];
+
+        let (tpm, log) = mock(TpmRc::SUCCESS);
+        let mut dev = Device::new(tpm, None, false);
+        dev.execute(0, &GET_RANDOM);
+        dev.orderly_shutdown();
+        dev.orderly_shutdown();
+        assert_eq!(*log.lock().unwrap(), vec![GET_RANDOM.to_vec(), shutdown(1)]);
+
+        // Shutdown(STATE) refused for another reason than TPM_RC_INITIALIZE: CLEAR follows.
+        let (tpm, log) = mock(TpmRc::VALUE);
+        let mut dev = Device::new(tpm, None, false);
+        dev.orderly_shutdown();
+        assert_eq!(*log.lock().unwrap(), vec![shutdown(1), shutdown(0)]);
+
+        // Not started: one attempt only.
+        let (tpm, log) = mock(TpmRc::INITIALIZE);
+        let mut dev = Device::new(tpm, None, false);
+        dev.orderly_shutdown();
+        assert_eq!(*log.lock().unwrap(), vec![shutdown(1)]);
+
+        // A stopped TPM gets nothing; after power-on it does again.
+        let (tpm, log) = mock(TpmRc::SUCCESS);
+        let mut dev = Device::new(tpm, None, false);
+        dev.set_running(false);
+        dev.orderly_shutdown();
+        assert!(log.lock().unwrap().is_empty());
+        dev.power_on().unwrap();
+        dev.orderly_shutdown();
+        assert_eq!(log.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn buffer_size_is_clamped_and_bounds_commands() {
+        let (tpm, _) = mock(TpmRc::SUCCESS);
+        let mut dev = Device::new(tpm, None, false);
+        assert_eq!(dev.max_command(), 4096);
+        dev.set_buffer_size(100);
+        assert_eq!((dev.buffer_size(), dev.max_command()), (2808, 2808));
+        dev.set_buffer_size(1 << 20);
+        assert_eq!(dev.buffer_size(), 4096);
     }
 }

@@ -27,6 +27,7 @@ use crate::seal::{self, NONCE_SIZE, SealError, SealKey};
 const MAX_STATE_FILE: u64 = 64 << 20;
 /// The largest key file read (64 hex digits and a CR LF fit easily).
 const MAX_KEY_FILE: u64 = 256;
+const MAX_KEY_FILE_USIZE: usize = 256;
 
 /// What went wrong with a key or state file. Messages name the file and the way out.
 #[derive(Debug)]
@@ -132,7 +133,7 @@ pub fn parse_key(contents: &[u8]) -> Result<SealKey, String> {
                 }
             }
         }
-        return Ok(SealKey::new(*key));
+        return SealKey::from_slice(&key[..]).ok_or_else(|| "internal error".to_owned());
     }
     Err(format!(
         "{} bytes; expected exactly 32 raw bytes or 64 hex digits (plus an optional newline)",
@@ -160,7 +161,8 @@ pub fn read_key_file(path: &Path) -> Result<SealKey, StateFileError> {
             path.display()
         )));
     }
-    let mut contents = Zeroizing::new(Vec::new());
+    // Sized up front so that reading never reallocates (and leaves key copies behind).
+    let mut contents = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_USIZE + 1));
     file.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut contents)
         .map_err(|e| bad(format!("cannot read: {e}")))?;
@@ -479,10 +481,9 @@ mod tests {
             }
         ));
         assert!(e.to_string().contains("Refusing to start"), "{e}");
-        // One flipped byte.
+        // One flipped ciphertext byte.
         let mut blob = fs::read(&p).unwrap();
-        let mid = blob.len() / 2;
-        blob[mid] ^= 0x10;
+        blob[seal::HEADER_SIZE] ^= 0x10;
         fs::write(&p, &blob).unwrap();
         assert!(matches!(
             StateFile::open(&p, key()),

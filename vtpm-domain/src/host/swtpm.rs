@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use tpm2::header::HEADER_SIZE;
+use tpm2::header::{HEADER_SIZE, MAX_PACKET_SIZE};
 use tpm2::rc::TpmRc;
 
 use super::server::{Conn, Interrupt, MAX_BUFFER_SIZE, MIN_BUFFER_SIZE, rc_response};
@@ -159,9 +159,10 @@ fn run_command(conn: &mut Conn<'_>, prefix_loc: Option<u8>, command: &[u8]) -> V
 
 /// The largest command accepted now (the buffer size).
 fn max_command(conn: &Conn<'_>) -> usize {
+    // A failed device still reads whole commands, to answer them with TPM_RC_FAILURE.
     conn.shared()
         .device()
-        .map_or(HEADER_SIZE, |d| d.max_command())
+        .map_or(MAX_PACKET_SIZE, |d| d.max_command())
 }
 
 /// Serves the data channel of one client.
@@ -269,8 +270,11 @@ pub(crate) fn serve_control(conn: &mut Conn<'_>) -> Result<(), Interrupt> {
                     }
                     None => result::IOERROR,
                 };
+                // Reply before asking the process to end, so the reply is not lost to the
+                // exit.
+                let sent = conn.reply(&[&res.to_be_bytes()]);
                 conn.shared().request_stop();
-                conn.reply(&[&res.to_be_bytes()])?;
+                sent?;
                 return Err(Interrupt::Stop);
             }
             cmd::GET_TPMESTABLISHED => {

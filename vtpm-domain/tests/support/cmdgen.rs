@@ -634,7 +634,8 @@ impl Gen {
         };
         let len = last.bytes(&[]).len();
         let m = match self.rng.below(7) {
-            0 => Mutation::Truncate(self.rng.below(len)),
+            // Never below a header: over a stream socket swtpm would wait for the rest of it.
+            0 => Mutation::Truncate(10 + self.rng.below(len.saturating_sub(10).max(1))),
             1 => Mutation::TruncateFixed(10 + self.rng.below(len.saturating_sub(10).max(1))),
             2 => {
                 let n = 1 + self.rng.below(4);

@@ -1,5 +1,10 @@
 //! TPM2_GetCapability (TCG TPM 2.0 Library part 3 §30.2) for every capability of part 2 §6.12,
-//! and the implementation limits the rest of the engine enforces.
+//! TPM2_TestParms (§30.3), and the implementation limits the rest of the engine enforces.
+//!
+//! TPM2_TestParms accepts a TPMT_PUBLIC_PARMS exactly when TPM2_CreatePrimary / TPM2_Create
+//! would accept the same parameters in a template: the structure must unmarshal (part 2
+//! interface types) and pass `commands::object::check_supported` (implemented hashes, RSA
+//! 1024/2048/3072, NIST P-256, AES-128/256), failing with that code for parameter 1.
 //!
 //! # Paging
 //!
@@ -47,14 +52,15 @@ use tpm2::rc::TpmRc;
 use tpm2::st::TpmEccCurve;
 use tpm2::structures::{
     MAX_CAP_ALGS, MAX_CAP_CC, MAX_CAP_HANDLES, MAX_DIGEST_BUFFER, MAX_ECC_CURVES,
-    MAX_NV_BUFFER_SIZE, MAX_PCR_PROPERTIES, MAX_TAGGED_POLICIES, MAX_TPM_PROPERTIES, TpmaAlgorithm,
-    TpmaCc, TpmaPermanent, TpmaStartupClear, TpmlAlgProperty, TpmlCc, TpmlCca, TpmlEccCurve,
-    TpmlHandle, TpmlTaggedPcrProperty, TpmlTaggedPolicy, TpmlTaggedTpmProperty, TpmsAlgProperty,
-    TpmsCapabilityData, TpmsPcrSelect, TpmsTaggedPcrSelect, TpmsTaggedPolicy, TpmsTaggedProperty,
-    TpmtHa,
+    MAX_NV_BUFFER_SIZE, MAX_PCR_PROPERTIES, MAX_TAGGED_POLICIES, MAX_TPM_PROPERTIES, PublicDetail,
+    Tpm2bDigest, TpmaAlgorithm, TpmaCc, TpmaObject, TpmaPermanent, TpmaStartupClear,
+    TpmlAlgProperty, TpmlCc, TpmlCca, TpmlEccCurve, TpmlHandle, TpmlTaggedPcrProperty,
+    TpmlTaggedPolicy, TpmlTaggedTpmProperty, TpmsAlgProperty, TpmsCapabilityData, TpmsPcrSelect,
+    TpmsTaggedPcrSelect, TpmsTaggedPolicy, TpmsTaggedProperty, TpmtHa, TpmtPublic, TpmtPublicParms,
 };
 
 use crate::engine::Engine;
+use crate::engine::commands::object::{blame, check_supported};
 use crate::engine::dispatch::{self, Ctx, Entry};
 use crate::engine::entity::PCR_COUNT;
 use crate::engine::object::{MAX_LOADED_OBJECTS, MAX_PERSISTENT_OBJECTS};
@@ -63,13 +69,22 @@ use crate::engine::session::{HANDLE_INDEX_MASK, MAX_ACTIVE_SESSIONS, MAX_LOADED_
 use crate::engine::state::Policy;
 
 /// This family's rows of the dispatch table.
-pub(crate) const ENTRIES: &[Entry] = &[Entry {
-    cc: TpmCc::GET_CAPABILITY,
-    handles: &[],
-    roles: &[],
-    nv: false,
-    handler: get_capability,
-}];
+pub(crate) const ENTRIES: &[Entry] = &[
+    Entry {
+        cc: TpmCc::GET_CAPABILITY,
+        handles: &[],
+        roles: &[],
+        nv: false,
+        handler: get_capability,
+    },
+    Entry {
+        cc: TpmCc::TEST_PARMS,
+        handles: &[],
+        roles: &[],
+        nv: false,
+        handler: test_parms,
+    },
+];
 
 // ---------------------------------------------------------------------------------------------
 // Limits (enforced by the modules that own the resources)
@@ -755,6 +770,20 @@ fn capability(
     })
 }
 
+/// TPM2_TestParms (part 3 §30.3): whether the TPM supports a combination of algorithm
+/// parameters.
+fn test_parms(_e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let parameters: TpmtPublicParms = ctx.param()?;
+    ctx.finish()?;
+    let public = TpmtPublic {
+        name_alg: TpmAlgId::NULL,
+        object_attributes: TpmaObject::default(),
+        auth_policy: Tpm2bDigest::empty(),
+        detail: PublicDetail::with_empty_unique(parameters),
+    };
+    check_supported(&public).map_err(|rc| blame(rc, 1))
+}
+
 /// A hierarchy's policy as TPMT_HA (TPM_ALG_NULL when none was set).
 fn policy_ha(policy: &Policy) -> TpmtHa {
     TpmtHa::new(policy.alg, &policy.digest).unwrap_or_else(|_| TpmtHa::null())
@@ -1255,6 +1284,33 @@ mod tests {
         let mut cold = fresh_engine(4);
         let (rc, _) = run(&mut cold, TpmCc::GET_CAPABILITY, &[], &[], &good);
         assert_eq!(rc, TpmRc::INITIALIZE);
+    }
+
+    #[test]
+    fn test_parms() {
+        let mut e = engine();
+        let hex = crate::engine::crypto::testutil::hex;
+        for ok in [
+            "000100100010080000000000",
+            "00010006008000430010080000000000",
+            "00230010001800 0b00030010",
+            "0008000a000b0022",
+            "0025000601000042",
+        ] {
+            ok_params(&mut e, TpmCc::TEST_PARMS, &[], &[], &hex(ok));
+        }
+        let p1 = |rc: TpmRc| rc.with_parameter(1);
+        for (parms, rc) in [
+            ("000100100010020000000000", p1(TpmRc::VALUE)),
+            ("0001000600c000430010080000000000", p1(TpmRc::VALUE)),
+            ("00230010001000040010", p1(TpmRc::CURVE)),
+            ("0025002600800043", p1(TpmRc::SYMMETRIC)),
+            ("0007", p1(TpmRc::TYPE)),
+            ("0001001000100800000000", p1(TpmRc::INSUFFICIENT)),
+            ("00010010001008000000000000", TpmRc::SIZE),
+        ] {
+            expect_rc(&mut e, TpmCc::TEST_PARMS, &[], &[], &hex(parms), rc);
+        }
     }
 
     #[test]

@@ -94,9 +94,8 @@ pub(crate) fn select_sign_scheme(
 ) -> Option<TpmtSigScheme> {
     let key = key_sign_scheme(public).ok()?;
     let chosen = match (key, requested) {
-        (None, TpmtSigScheme::Null) => None,
+        (None | Some(TpmtSigScheme::Ecdaa(_)), TpmtSigScheme::Null) => None,
         (None, requested) => Some(requested),
-        (Some(TpmtSigScheme::Ecdaa(_)), TpmtSigScheme::Null) => None,
         (Some(key), TpmtSigScheme::Null) => Some(key),
         (Some(key), requested) => (key.algorithm() == requested.algorithm()
             && scheme_hash(&key) == scheme_hash(&requested))
@@ -122,44 +121,44 @@ pub(crate) fn sign_digest(
     let obj = loaded(e, h)?;
     match (&obj.public.detail, scheme) {
         (_, TpmtSigScheme::Null) => Ok(TpmtSignature::Null),
-        (PublicDetail::Rsa { .. }, TpmtSigScheme::Rsassa(d)) => {
-            let hash = HashAlg::from_alg(d.hash_alg).ok_or(TpmRc::SCHEME)?;
+        (PublicDetail::Rsa { .. }, TpmtSigScheme::Rsassa(details)) => {
+            let hash = HashAlg::from_alg(details.hash_alg).ok_or(TpmRc::SCHEME)?;
             let key = rsa_private(obj)?;
             let sig = key.sign_pkcs1v15(hash, digest).map_err(value_error)?;
             Ok(TpmtSignature::Rsassa(TpmsSignatureRsa {
-                hash: d.hash_alg,
+                hash: details.hash_alg,
                 sig: Tpm2bPublicKeyRsa::new(&sig).map_err(|_| TpmRc::VALUE)?,
             }))
         }
-        (PublicDetail::Rsa { .. }, TpmtSigScheme::Rsapss(d)) => {
-            let hash = HashAlg::from_alg(d.hash_alg).ok_or(TpmRc::SCHEME)?;
+        (PublicDetail::Rsa { .. }, TpmtSigScheme::Rsapss(details)) => {
+            let hash = HashAlg::from_alg(details.hash_alg).ok_or(TpmRc::SCHEME)?;
             let key = rsa_private(obj)?;
             let sig = key
                 .sign_pss(hash, digest, &mut TpmRng(e))
                 .map_err(value_error)?;
             Ok(TpmtSignature::Rsapss(TpmsSignatureRsa {
-                hash: d.hash_alg,
+                hash: details.hash_alg,
                 sig: Tpm2bPublicKeyRsa::new(&sig).map_err(|_| TpmRc::VALUE)?,
             }))
         }
-        (PublicDetail::Ecc { .. }, TpmtSigScheme::Ecdsa(d)) => {
+        (PublicDetail::Ecc { .. }, TpmtSigScheme::Ecdsa(details)) => {
             let key = ecc_private(obj)?;
             let size = key.curve().key_bytes();
-            let (r, s) = key
+            let (sig_r, sig_s) = key
                 .sign_ecdsa(digest, &mut TpmRng(e))
                 .map_err(value_error)?;
             let param = |v: &[u8]| Tpm2bEccParameter::new(&padded(v, size));
             Ok(TpmtSignature::Ecdsa(TpmsSignatureEcc {
-                hash: d.hash_alg,
-                signature_r: param(&r).map_err(|_| TpmRc::VALUE)?,
-                signature_s: param(&s).map_err(|_| TpmRc::VALUE)?,
+                hash: details.hash_alg,
+                signature_r: param(&sig_r).map_err(|_| TpmRc::VALUE)?,
+                signature_s: param(&sig_s).map_err(|_| TpmRc::VALUE)?,
             }))
         }
-        (PublicDetail::KeyedHash { .. }, TpmtSigScheme::Hmac(d)) => {
-            let hash = HashAlg::from_alg(d.hash_alg).ok_or(TpmRc::SCHEME)?;
+        (PublicDetail::KeyedHash { .. }, TpmtSigScheme::Hmac(details)) => {
+            let hash = HashAlg::from_alg(details.hash_alg).ok_or(TpmRc::SCHEME)?;
             let mac = hmac(hash, &obj.sensitive.private, &[digest]);
             Ok(TpmtSignature::Hmac(
-                TpmtHa::new(d.hash_alg, &mac).map_err(|_| TpmRc::SCHEME)?,
+                TpmtHa::new(details.hash_alg, &mac).map_err(|_| TpmRc::SCHEME)?,
             ))
         }
         _ => Err(TpmRc::SCHEME),
@@ -257,7 +256,6 @@ pub(crate) fn validate_signature(
             };
             ok.map_err(|_| TpmRc::SIGNATURE)
         }
-        (PublicDetail::Rsa { .. }, _) => Err(TpmRc::SCHEME),
         (PublicDetail::Ecc { .. }, TpmtSignature::Ecdsa(s)) => {
             let curve = ecc_curve(obj).map_err(|_| TpmRc::SIGNATURE)?;
             let point = ecc_public(obj).map_err(|_| TpmRc::SIGNATURE)?;
@@ -270,7 +268,6 @@ pub(crate) fn validate_signature(
             )
             .map_err(|_| TpmRc::SIGNATURE)
         }
-        (PublicDetail::Ecc { .. }, _) => Err(TpmRc::SCHEME),
         (PublicDetail::KeyedHash { parameters, .. }, signature) => {
             if obj.public_only {
                 return Err(TpmRc::HANDLE);
@@ -294,7 +291,8 @@ pub(crate) fn validate_signature(
                 Err(TpmRc::SIGNATURE)
             }
         }
-        (PublicDetail::SymCipher { .. }, _) => Err(TpmRc::SCHEME),
+        // The signature's algorithm does not fit the key (or the key cannot sign at all).
+        _ => Err(TpmRc::SCHEME),
     }
 }
 

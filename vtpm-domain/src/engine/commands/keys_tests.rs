@@ -2,7 +2,12 @@
 //! engine, outputs checked with independent code (the `rsa`, `p256`, `hmac` crates used
 //! directly, NIST SP 800-38A vectors), and the main error paths with their exact codes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names
+)]
 
 use alloc::string::String;
 use alloc::vec;
@@ -936,16 +941,30 @@ fn ecdh_errors() {
     expect_rc(&mut e, TpmCc::ECDH_ZGEN, &[restricted], &[pw()], &good, rc);
     let signer = put_ecc(&mut e, 2, &key, SIGN, TpmtEccScheme::Null);
     expect_rc(&mut e, TpmCc::ECDH_ZGEN, &[signer], &[pw()], &good, rc);
-    let ecdsa = TpmtEccScheme::Ecdsa(sha256_scheme());
-    let both = put_ecc(&mut e, 0, &key, DECRYPT | SIGN, ecdsa);
+    // A decryption key whose scheme is ECMQV is not for ECDH (an ECDH scheme is).
+    let ecmqv = put_ecc(
+        &mut e,
+        0,
+        &key,
+        DECRYPT,
+        TpmtEccScheme::Ecmqv(sha256_scheme()),
+    );
     expect_rc(
         &mut e,
         TpmCc::ECDH_ZGEN,
-        &[both],
+        &[ecmqv],
         &[pw()],
         &good,
         TpmRc::SCHEME.with_handle(1),
     );
+    let ecdh = put_ecc(
+        &mut e,
+        0,
+        &key,
+        DECRYPT,
+        TpmtEccScheme::Ecdh(sha256_scheme()),
+    );
+    ok_params(&mut e, TpmCc::ECDH_ZGEN, &[ecdh], &[pw()], &good);
     // ECDH with an RSA key.
     let rsa = put_rsa(&mut e, 1, &rsa_key(), DECRYPT, TpmtRsaScheme::Null);
     expect_rc(

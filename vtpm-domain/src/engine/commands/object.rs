@@ -1166,3 +1166,1402 @@ fn object_change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     ctx.put(&private);
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use alloc::vec;
+    use hmac::Mac;
+    use sha2::Digest;
+    use tpm2::response::Response;
+    use tpm2::structures::{TpmsEccPoint, TpmtTkCreation};
+
+    use crate::engine::crypto::ecc::EccPoint;
+    use crate::engine::testutil::{engine, expect_rc, fresh_engine, ok_params, pw, pw_with, run};
+
+    pub(crate) const FIXED_TPM: u32 = TpmaObject::FIXED_TPM;
+    pub(crate) const FIXED_PARENT: u32 = TpmaObject::FIXED_PARENT;
+    pub(crate) const SDO: u32 = TpmaObject::SENSITIVE_DATA_ORIGIN;
+    pub(crate) const UWA: u32 = TpmaObject::USER_WITH_AUTH;
+    pub(crate) const RESTRICTED: u32 = TpmaObject::RESTRICTED;
+    pub(crate) const DECRYPT: u32 = TpmaObject::DECRYPT;
+    pub(crate) const SIGN: u32 = TpmaObject::SIGN;
+    pub(crate) const STORAGE: u32 = FIXED_TPM | FIXED_PARENT | SDO | UWA | RESTRICTED | DECRYPT;
+    pub(crate) const NULL: [u8; 2] = [0x00, 0x10];
+
+    pub(crate) fn b2(v: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(v.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(v);
+        out
+    }
+
+    pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    /// TPMT_SYM_DEF_OBJECT bytes: AES with `bits` and `mode`, or NULL.
+    pub(crate) fn aes(bits: u16, mode: u16) -> Vec<u8> {
+        cat(&[&[0, 6], &bits.to_be_bytes(), &mode.to_be_bytes()])
+    }
+
+    /// TPMT_PUBLIC bytes of an RSA key.
+    pub(crate) fn rsa_template(attrs: u32, sym: &[u8], scheme: &[u8], bits: u16) -> Vec<u8> {
+        rsa_template_with(attrs, sym, scheme, bits, 0, &[])
+    }
+
+    pub(crate) fn rsa_template_with(
+        attrs: u32,
+        sym: &[u8],
+        scheme: &[u8],
+        bits: u16,
+        exponent: u32,
+        unique: &[u8],
+    ) -> Vec<u8> {
+        cat(&[
+            &[0, 1, 0, 0x0b],
+            &attrs.to_be_bytes(),
+            &b2(&[]),
+            sym,
+            scheme,
+            &bits.to_be_bytes(),
+            &exponent.to_be_bytes(),
+            &b2(unique),
+        ])
+    }
+
+    /// TPMT_PUBLIC bytes of a NIST P-256 key.
+    pub(crate) fn ecc_template(attrs: u32, sym: &[u8], scheme: &[u8]) -> Vec<u8> {
+        cat(&[
+            &[0, 0x23, 0, 0x0b],
+            &attrs.to_be_bytes(),
+            &b2(&[]),
+            sym,
+            scheme,
+            &[0, 3],
+            &NULL,
+            &b2(&[]),
+            &b2(&[]),
+        ])
+    }
+
+    /// TPMT_PUBLIC bytes of a keyed-hash object.
+    pub(crate) fn keyedhash_template(attrs: u32, scheme: &[u8]) -> Vec<u8> {
+        cat(&[
+            &[0, 8, 0, 0x0b],
+            &attrs.to_be_bytes(),
+            &b2(&[]),
+            scheme,
+            &b2(&[]),
+        ])
+    }
+
+    /// TPMT_PUBLIC bytes of a symmetric cipher key.
+    pub(crate) fn sym_template(attrs: u32, sym: &[u8]) -> Vec<u8> {
+        cat(&[
+            &[0, 0x25, 0, 0x0b],
+            &attrs.to_be_bytes(),
+            &b2(&[]),
+            sym,
+            &b2(&[]),
+        ])
+    }
+
+    pub(crate) const HMAC_SHA256: [u8; 4] = [0, 5, 0, 0x0b];
+    pub(crate) const RSASSA_SHA256: [u8; 4] = [0, 0x14, 0, 0x0b];
+    pub(crate) const ECDSA_SHA256: [u8; 4] = [0, 0x18, 0, 0x0b];
+
+    /// The parameters of TPM2_CreatePrimary / TPM2_Create.
+    pub(crate) fn create_params(auth: &[u8], data: &[u8], template: &[u8]) -> Vec<u8> {
+        cat(&[
+            &b2(&cat(&[&b2(auth), &b2(data)])),
+            &b2(template),
+            &b2(&[]),
+            &[0, 0, 0, 0],
+        ])
+    }
+
+    /// What TPM2_CreatePrimary returned.
+    pub(crate) struct Primary {
+        pub handle: TpmHandle,
+        pub public: TpmtPublic,
+        pub creation: TpmsCreationData,
+        pub creation_hash: Vec<u8>,
+        pub ticket: TpmtTkCreation,
+        pub name: Vec<u8>,
+    }
+
+    pub(crate) fn create_primary_raw(
+        e: &mut Engine,
+        hierarchy: TpmHandle,
+        params: &[u8],
+    ) -> Primary {
+        let (rc, rsp) = run(e, TpmCc::CREATE_PRIMARY, &[hierarchy], &[pw()], params);
+        assert_eq!(rc, TpmRc::SUCCESS, "CreatePrimary: {rc}");
+        let r = Response::parse(&rsp, TpmCc::CREATE_PRIMARY).unwrap();
+        let mut p = Reader::new(r.parameters);
+        let public = Tpm2bPublic::unmarshal(&mut p).unwrap().public_area;
+        let creation = Tpm2bCreationData::unmarshal(&mut p).unwrap().creation_data;
+        let creation_hash = Tpm2bDigest::unmarshal(&mut p).unwrap().as_bytes().to_vec();
+        let ticket = TpmtTkCreation::unmarshal(&mut p).unwrap();
+        let name = Tpm2bName::unmarshal(&mut p).unwrap().as_bytes().to_vec();
+        assert!(p.is_empty());
+        Primary {
+            handle: r.handle.unwrap(),
+            public,
+            creation,
+            creation_hash,
+            ticket,
+            name,
+        }
+    }
+
+    pub(crate) fn create_primary(e: &mut Engine, template: &[u8]) -> Primary {
+        create_primary_raw(e, TpmHandle::OWNER, &create_params(&[], &[], template))
+    }
+
+    /// An RSA-2048 storage primary (AES-128-CFB) in the owner hierarchy.
+    pub(crate) fn storage_primary(e: &mut Engine) -> Primary {
+        create_primary(e, &rsa_template(STORAGE, &aes(128, 0x43), &NULL, 2048))
+    }
+
+    /// What TPM2_Create returned: outPrivate, outPublic (as sent back to TPM2_Load).
+    pub(crate) fn create(
+        e: &mut Engine,
+        parent: TpmHandle,
+        auth: &[u8],
+        data: &[u8],
+        template: &[u8],
+    ) -> (Vec<u8>, Vec<u8>, TpmsCreationData, Vec<u8>, TpmtTkCreation) {
+        let p = ok_params(
+            e,
+            TpmCc::CREATE,
+            &[parent],
+            &[pw()],
+            &create_params(auth, data, template),
+        );
+        let mut r = Reader::new(&p);
+        let private = Tpm2bPrivate::unmarshal(&mut r).unwrap().to_bytes();
+        let public = Tpm2bPublic::unmarshal(&mut r).unwrap().to_bytes();
+        let creation = Tpm2bCreationData::unmarshal(&mut r).unwrap().creation_data;
+        let hash = Tpm2bDigest::unmarshal(&mut r).unwrap().as_bytes().to_vec();
+        let ticket = TpmtTkCreation::unmarshal(&mut r).unwrap();
+        assert!(r.is_empty());
+        (private, public, creation, hash, ticket)
+    }
+
+    /// TPM2_Load; returns the handle and the Name.
+    pub(crate) fn load(
+        e: &mut Engine,
+        parent: TpmHandle,
+        private: &[u8],
+        public: &[u8],
+    ) -> (TpmHandle, Vec<u8>) {
+        let (rc, rsp) = run(e, TpmCc::LOAD, &[parent], &[pw()], &cat(&[private, public]));
+        assert_eq!(rc, TpmRc::SUCCESS, "Load: {rc}");
+        let r = Response::parse(&rsp, TpmCc::LOAD).unwrap();
+        let name = Tpm2bName::from_bytes(r.parameters)
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        (r.handle.unwrap(), name)
+    }
+
+    pub(crate) fn flush(e: &mut Engine, h: TpmHandle) {
+        ok_params(e, TpmCc::FLUSH_CONTEXT, &[], &[], &h.0.to_be_bytes());
+    }
+
+    fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+        let mut h = sha2::Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().to_vec()
+    }
+
+    fn p2(rc: TpmRc) -> TpmRc {
+        rc.with_parameter(2)
+    }
+
+    #[test]
+    fn create_primary_outputs_are_consistent() {
+        let mut e = engine();
+        let p = storage_primary(&mut e);
+        assert_eq!(p.handle, TpmHandle(0x8000_0000));
+        // The TPM filled in the modulus and kept the rest of the template.
+        let PublicDetail::Rsa { parameters, unique } = &p.public.detail else {
+            panic!()
+        };
+        assert_eq!(unique.len(), 256);
+        assert!(unique.as_bytes()[0] >= 0x80);
+        assert_eq!(parameters.symmetric, TpmtSymDefObject::AES_128_CFB);
+        assert_eq!(p.public.object_attributes, TpmaObject(STORAGE));
+        // Name = nameAlg || SHA-256(public area).
+        assert_eq!(p.name, cat(&[&[0, 0x0b], &sha256(&[&p.public.to_bytes()])]));
+        // Creation data: parent is the hierarchy, locality 0, no PCRs.
+        let c = &p.creation;
+        assert_eq!(c.parent_name_alg, TpmAlgId::NULL);
+        assert_eq!(c.parent_name.as_bytes(), &[0x40, 0, 0, 1]);
+        assert_eq!(c.parent_qualified_name.as_bytes(), &[0x40, 0, 0, 1]);
+        assert_eq!(c.locality, TpmaLocality(1));
+        assert_eq!(c.pcr_digest.as_bytes(), &sha256(&[])[..]);
+        assert_eq!(p.creation_hash, sha256(&[&c.to_bytes()]));
+        // Ticket = HMAC-SHA-512(shProof, TPM_ST_CREATION || name || creationHash).
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(&e.state.perm.sh_proof).unwrap();
+        mac.update(&[0x80, 0x21]);
+        mac.update(&p.name);
+        mac.update(&p.creation_hash);
+        assert_eq!(p.ticket.hierarchy, TpmHandle::OWNER);
+        assert_eq!(p.ticket.digest.as_bytes(), &mac.finalize().into_bytes()[..]);
+        // The loaded object: the prime divides the modulus, seedValue is a SHA-256 digest.
+        let obj = e.state.object(p.handle).unwrap();
+        assert!(obj.primary);
+        assert_eq!(obj.sensitive.seed_value.len(), 32);
+        let n = rsa::BigUint::from_bytes_be(unique.as_bytes());
+        let prime = rsa::BigUint::from_bytes_be(&obj.sensitive.private);
+        assert_eq!(obj.sensitive.private.len(), 128);
+        assert_eq!(&n % &prime, rsa::BigUint::from(0u32));
+        assert_eq!(
+            obj.qualified_name,
+            cat(&[&[0, 0x0b], &sha256(&[&[0x40, 0, 0, 1], &p.name])])
+        );
+    }
+
+    #[test]
+    fn create_primary_is_deterministic() {
+        let t = rsa_template(STORAGE, &aes(128, 0x43), &NULL, 2048);
+        let mut e = engine();
+        let a = create_primary(&mut e, &t);
+        let b = create_primary(&mut e, &t);
+        assert_eq!(a.public, b.public);
+        assert_eq!(a.name, b.name);
+        assert_eq!(
+            e.state.object(a.handle).unwrap().sensitive.seed_value,
+            e.state.object(b.handle).unwrap().sensitive.seed_value
+        );
+        // A different unique gives another key, as does another hierarchy or another TPM.
+        let t2 = rsa_template_with(STORAGE, &aes(128, 0x43), &NULL, 2048, 0, b"other");
+        flush(&mut e, b.handle);
+        let c = create_primary(&mut e, &t2);
+        assert_ne!(a.public.detail, c.public.detail);
+        flush(&mut e, c.handle);
+        let d = create_primary_raw(&mut e, TpmHandle::ENDORSEMENT, &create_params(&[], &[], &t));
+        assert_ne!(a.public, d.public);
+        let mut other = fresh_engine(99);
+        expect_rc(
+            &mut other,
+            TpmCc::STARTUP,
+            &[],
+            &[],
+            &[0, 0],
+            TpmRc::SUCCESS,
+        );
+        let f = create_primary(&mut other, &t);
+        assert_ne!(a.public, f.public);
+        // The sensitive data is part of the derivation; the authValue is not.
+        flush(&mut e, d.handle);
+        let g = create_primary_raw(&mut e, TpmHandle::OWNER, &create_params(b"pw", &[], &t));
+        assert_eq!(a.public, g.public);
+        flush(&mut e, g.handle);
+        let h = create_primary_raw(&mut e, TpmHandle::OWNER, &create_params(&[], b"x", &t));
+        assert_ne!(a.public, h.public);
+        // ECC and symmetric primaries are deterministic too.
+        flush(&mut e, h.handle);
+        flush(&mut e, a.handle);
+        let ecc = ecc_template(STORAGE, &aes(128, 0x43), &NULL);
+        let x = create_primary(&mut e, &ecc);
+        let y = create_primary(&mut e, &ecc);
+        assert_eq!(x.public, y.public);
+        flush(&mut e, x.handle);
+        flush(&mut e, y.handle);
+        let hmac_t = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let x = create_primary(&mut e, &hmac_t);
+        let y = create_primary(&mut e, &hmac_t);
+        assert_eq!(x.public, y.public);
+    }
+
+    #[test]
+    fn ecc_primary_point_is_the_public_key() {
+        let mut e = engine();
+        let p = create_primary(&mut e, &ecc_template(STORAGE, &aes(128, 0x43), &NULL));
+        let PublicDetail::Ecc { unique, .. } = &p.public.detail else {
+            panic!()
+        };
+        let obj = e.state.object(p.handle).unwrap();
+        let sk = p256::SecretKey::from_slice(&obj.sensitive.private).unwrap();
+        let point =
+            p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&sk.public_key(), false);
+        assert_eq!(unique.x.as_bytes(), point.x().unwrap().as_slice());
+        assert_eq!(unique.y.as_bytes(), point.y().unwrap().as_slice());
+        assert_eq!(obj.sensitive.seed_value.len(), 32);
+        // A signing key keeps no seed.
+        let s = create_primary(
+            &mut e,
+            &ecc_template(
+                FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN,
+                &NULL,
+                &ECDSA_SHA256,
+            ),
+        );
+        assert!(
+            e.state
+                .object(s.handle)
+                .unwrap()
+                .sensitive
+                .seed_value
+                .is_empty()
+        );
+        assert_eq!(
+            ecc_public(&s.public),
+            crate::engine::object::ecc_private(e.state.object(s.handle).unwrap())
+                .unwrap()
+                .public()
+        );
+    }
+
+    fn ecc_public(p: &TpmtPublic) -> EccPoint {
+        let PublicDetail::Ecc { unique, .. } = &p.detail else {
+            panic!()
+        };
+        EccPoint {
+            x: unique.x.as_bytes().to_vec(),
+            y: unique.y.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn symmetric_unique_binds_seed_and_key() {
+        let mut e = engine();
+        let fixed = FIXED_TPM | FIXED_PARENT | UWA;
+        for template in [
+            keyedhash_template(fixed | SDO | SIGN, &HMAC_SHA256),
+            sym_template(fixed | SDO | SIGN | DECRYPT, &aes(256, 0x40)),
+        ] {
+            let p = create_primary(&mut e, &template);
+            let obj = e.state.object(p.handle).unwrap();
+            let unique = match &p.public.detail {
+                PublicDetail::KeyedHash { unique, .. } | PublicDetail::SymCipher { unique, .. } => {
+                    unique.as_bytes().to_vec()
+                }
+                _ => panic!(),
+            };
+            assert_eq!(obj.sensitive.private.len(), 32);
+            assert_eq!(
+                unique,
+                sha256(&[&obj.sensitive.seed_value, &obj.sensitive.private])
+            );
+            flush(&mut e, p.handle);
+        }
+        // Sealed data keeps the caller's bytes.
+        let p = create_primary_raw(
+            &mut e,
+            TpmHandle::OWNER,
+            &create_params(b"auth\0\0", b"secret", &keyedhash_template(fixed, &NULL)),
+        );
+        let obj = e.state.object(p.handle).unwrap();
+        assert_eq!(&obj.sensitive.private[..], b"secret");
+        assert_eq!(
+            &obj.sensitive.auth[..],
+            b"auth",
+            "trailing zeros are removed"
+        );
+    }
+
+    /// (description, inSensitive data, template bytes, expected code) checked against swtpm
+    /// 0.7.1 / libtpms 0.9 (the same table runs against swtpm in tests/objects_vs_swtpm.rs).
+    pub(crate) fn bad_templates() -> Vec<(&'static str, Vec<u8>, Vec<u8>, TpmRc)> {
+        let f = FIXED_TPM | FIXED_PARENT;
+        let sign_key = f | SDO | UWA | SIGN;
+        let cfb = aes(128, 0x43);
+        let rsa = |attrs, sym: &[u8], scheme: &[u8]| rsa_template(attrs, sym, scheme, 2048);
+        vec![
+            (
+                "fixedTPM without fixedParent",
+                vec![],
+                rsa(STORAGE & !FIXED_PARENT, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "fixedParent without fixedTPM",
+                vec![],
+                rsa(STORAGE & !FIXED_TPM, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "restricted sign and decrypt",
+                vec![],
+                rsa(STORAGE | SIGN, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "restricted, neither sign nor decrypt",
+                vec![],
+                rsa(STORAGE & !DECRYPT, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "RSA neither sign nor decrypt",
+                vec![],
+                rsa(f | SDO | UWA, &NULL, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "storage key without symmetric",
+                vec![],
+                rsa(STORAGE, &NULL, &NULL),
+                p2(TpmRc::SYMMETRIC),
+            ),
+            (
+                "signing key with symmetric",
+                vec![],
+                rsa(sign_key, &cfb, &NULL),
+                p2(TpmRc::SYMMETRIC),
+            ),
+            (
+                "restricted signing key without scheme",
+                vec![],
+                rsa(sign_key | RESTRICTED, &NULL, &NULL),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "signing key with OAEP",
+                vec![],
+                rsa(sign_key, &NULL, &[0, 0x17, 0, 0x0b]),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "decryption key with RSASSA",
+                vec![],
+                rsa(f | SDO | UWA | DECRYPT, &NULL, &RSASSA_SHA256),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "sign+decrypt with a scheme",
+                vec![],
+                rsa(sign_key | DECRYPT, &NULL, &RSASSA_SHA256),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "storage key with OAEP",
+                vec![],
+                rsa(STORAGE, &cfb, &[0, 0x17, 0, 0x0b]),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "RSA without sensitiveDataOrigin",
+                vec![],
+                rsa(STORAGE & !SDO, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "RSA with data, no sensitiveDataOrigin",
+                b"abcd".to_vec(),
+                rsa(STORAGE & !SDO, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "nameAlg SM3",
+                vec![],
+                cat(&[&[0, 1, 0, 0x12], &rsa(STORAGE, &cfb, &NULL)[4..]]),
+                p2(TpmRc::HASH),
+            ),
+            (
+                "nameAlg NULL",
+                vec![],
+                cat(&[&[0, 1, 0, 0x10], &rsa(STORAGE, &cfb, &NULL)[4..]]),
+                p2(TpmRc::HASH),
+            ),
+            (
+                "RSA-1000",
+                vec![],
+                rsa_template(STORAGE, &cfb, &NULL, 1000),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "RSA-4096",
+                vec![],
+                rsa_template(STORAGE, &cfb, &NULL, 4096),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "exponent 3",
+                vec![],
+                rsa_template_with(STORAGE, &cfb, &NULL, 2048, 3, &[]),
+                TpmRc::RANGE,
+            ),
+            (
+                "exponent 65541 (not prime)",
+                vec![],
+                rsa_template_with(STORAGE, &cfb, &NULL, 2048, 65541, &[]),
+                TpmRc::RANGE,
+            ),
+            (
+                "authPolicy of 5 bytes",
+                vec![],
+                cat(&[
+                    &rsa(STORAGE, &cfb, &NULL)[..8],
+                    &b2(b"12345"),
+                    &rsa(STORAGE, &cfb, &NULL)[10..],
+                ]),
+                p2(TpmRc::SIZE),
+            ),
+            (
+                "encryptedDuplication with fixedTPM",
+                vec![],
+                rsa(STORAGE | TpmaObject::ENCRYPTED_DUPLICATION, &cfb, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "AES-192 storage key",
+                vec![],
+                rsa(STORAGE, &aes(192, 0x43), &NULL),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "AES-100",
+                vec![],
+                rsa(STORAGE, &aes(100, 0x43), &NULL),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "SM4 storage key",
+                vec![],
+                rsa(STORAGE, &[0, 0x13, 0, 128, 0, 0x43], &NULL),
+                p2(TpmRc::SYMMETRIC),
+            ),
+            (
+                "XOR as object cipher",
+                vec![],
+                rsa(STORAGE, &[0, 0x0a, 0, 0x0b, 0, 0x43], &NULL),
+                p2(TpmRc::SYMMETRIC),
+            ),
+            (
+                "bad cipher mode",
+                vec![],
+                rsa(STORAGE, &aes(128, 0x01), &NULL),
+                p2(TpmRc::MODE),
+            ),
+            (
+                "RSA key with ECDSA scheme",
+                vec![],
+                rsa(sign_key, &NULL, &ECDSA_SHA256),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "RSASSA with hash NULL",
+                vec![],
+                rsa(sign_key, &NULL, &[0, 0x14, 0, 0x10]),
+                p2(TpmRc::HASH),
+            ),
+            (
+                "ECC curve NONE",
+                vec![],
+                cat(&[
+                    &ecc_template(STORAGE, &cfb, &NULL)[..18],
+                    &[0, 0],
+                    &ecc_template(STORAGE, &cfb, &NULL)[20..],
+                ]),
+                p2(TpmRc::CURVE),
+            ),
+            (
+                "ECC with a KDF",
+                vec![],
+                cat(&[
+                    &ecc_template(STORAGE, &cfb, &NULL)[..20],
+                    &[0, 0x22, 0, 0x0b],
+                    &ecc_template(STORAGE, &cfb, &NULL)[22..],
+                ]),
+                p2(TpmRc::KDF),
+            ),
+            (
+                "ECC signing key with ECDH",
+                vec![],
+                ecc_template(sign_key, &NULL, &[0, 0x19, 0, 0x0b]),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "ECC decryption key with ECDSA",
+                vec![],
+                ecc_template(f | SDO | UWA | DECRYPT, &NULL, &ECDSA_SHA256),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "ECC restricted signing key without scheme",
+                vec![],
+                ecc_template(sign_key | RESTRICTED, &NULL, &NULL),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "ECC key with RSASSA",
+                vec![],
+                ecc_template(sign_key, &NULL, &RSASSA_SHA256),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "HMAC key with XOR",
+                vec![],
+                keyedhash_template(f | SDO | UWA | SIGN, &[0, 0x0a, 0, 0x0b, 0, 0x22]),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "keyed-hash with RSASSA",
+                vec![],
+                keyedhash_template(f | SDO | UWA | SIGN, &RSASSA_SHA256),
+                p2(TpmRc::VALUE),
+            ),
+            (
+                "sealed data generated by the TPM",
+                vec![],
+                keyedhash_template(f | SDO | UWA, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "sealed data with HMAC scheme",
+                b"x".to_vec(),
+                keyedhash_template(f | UWA, &HMAC_SHA256),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "sealed object without data",
+                vec![],
+                keyedhash_template(f | UWA, &NULL),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "derivation parent with KDF1_SP800_56A",
+                vec![],
+                keyedhash_template(
+                    f | SDO | UWA | RESTRICTED | DECRYPT,
+                    &[0, 0x0a, 0, 0x0b, 0, 0x20],
+                ),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "HMAC key of 65 bytes",
+                vec![b'a'; 65],
+                keyedhash_template(f | UWA | SIGN, &HMAC_SHA256),
+                TpmRc::SIZE,
+            ),
+            (
+                "AES key of 10 bytes",
+                vec![b'k'; 10],
+                sym_template(f | UWA | DECRYPT | SIGN, &cfb),
+                TpmRc::KEY_SIZE,
+            ),
+            (
+                "AES decryption key in CMAC mode",
+                vec![],
+                sym_template(f | SDO | UWA | DECRYPT | SIGN, &aes(128, 0x3f)),
+                p2(TpmRc::SCHEME),
+            ),
+            (
+                "AES key neither sign nor decrypt",
+                vec![],
+                sym_template(f | SDO | UWA, &cfb),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "restricted AES key with fixed data",
+                vec![b'k'; 16],
+                sym_template(f | UWA | RESTRICTED | DECRYPT, &cfb),
+                p2(TpmRc::ATTRIBUTES),
+            ),
+            (
+                "object type 6",
+                vec![],
+                cat(&[&[0, 6], &rsa(STORAGE, &cfb, &NULL)[2..]]),
+                p2(TpmRc::TYPE),
+            ),
+            (
+                "reserved attribute bit 0",
+                vec![],
+                rsa(STORAGE | 1, &cfb, &NULL),
+                p2(TpmRc::RESERVED_BITS),
+            ),
+            (
+                "keyed-hash unique of 70 bytes",
+                vec![],
+                cat(&[
+                    &keyedhash_template(f | SDO | UWA | SIGN, &HMAC_SHA256)[..14],
+                    &b2(&[b'a'; 70]),
+                ]),
+                p2(TpmRc::SIZE),
+            ),
+            (
+                "byte after the public area",
+                vec![],
+                cat(&[&rsa(STORAGE, &cfb, &NULL), &[0]]),
+                p2(TpmRc::SIZE),
+            ),
+        ]
+    }
+
+    #[test]
+    fn bad_templates_give_libtpms_codes() {
+        let mut e = engine();
+        for (what, data, template, want) in bad_templates() {
+            let (rc, _) = run(
+                &mut e,
+                TpmCc::CREATE_PRIMARY,
+                &[TpmHandle::OWNER],
+                &[pw()],
+                &create_params(&[], &data, &template),
+            );
+            assert_eq!(rc, want, "{what}: got {rc}, want {want}");
+        }
+        assert!(e.state.vol.objects.is_empty());
+    }
+
+    #[test]
+    fn sensitive_parameter_errors() {
+        let mut e = engine();
+        let t = rsa_template(STORAGE, &aes(128, 0x43), &NULL, 1024);
+        let run_cp = |e: &mut Engine, params: &[u8]| {
+            run(
+                e,
+                TpmCc::CREATE_PRIMARY,
+                &[TpmHandle::OWNER],
+                &[pw()],
+                params,
+            )
+            .0
+        };
+        // authValue longer than the nameAlg digest (after removing trailing zeros).
+        assert_eq!(
+            run_cp(&mut e, &create_params(&[b'a'; 33], &[], &t)),
+            TpmRc::SIZE.with_parameter(1)
+        );
+        let mut padded = vec![b'a'; 32];
+        padded.extend_from_slice(&[0, 0]);
+        let ok = run_cp(&mut e, &create_params(&padded, &[], &t));
+        assert_eq!(ok, TpmRc::SUCCESS);
+        // Sealed data over 128 bytes fails to unmarshal; a byte after the structure too.
+        let sealed = keyedhash_template(FIXED_TPM | FIXED_PARENT | UWA, &NULL);
+        assert_eq!(
+            run_cp(&mut e, &create_params(&[], &[b'a'; 129], &sealed)),
+            TpmRc::SIZE.with_parameter(1)
+        );
+        let mut trailing = b2(&cat(&[&b2(&[]), &b2(&[]), &[0]]));
+        trailing.extend_from_slice(&cat(&[&b2(&t), &b2(&[]), &[0, 0, 0, 0]]));
+        assert_eq!(run_cp(&mut e, &trailing), TpmRc::SIZE.with_parameter(1));
+        // A disabled hierarchy cannot be used; a non-hierarchy handle is TPM_RC_VALUE.
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::CREATE_PRIMARY,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &create_params(&[], &[], &t),
+        );
+        assert_eq!(rc, TpmRc::VALUE.with_handle(1));
+    }
+
+    #[test]
+    fn create_load_round_trip() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let sign = rsa_template(
+            FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN,
+            &NULL,
+            &RSASSA_SHA256,
+            1024,
+        );
+        let (private, public, creation, hash, ticket) =
+            create(&mut e, parent.handle, b"key pw", &[], &sign);
+        assert_eq!(creation.parent_name.as_bytes(), &parent.name[..]);
+        assert_eq!(creation.parent_name_alg, TpmAlgId::SHA256);
+        assert_eq!(
+            creation.parent_qualified_name.as_bytes(),
+            &e.state.object(parent.handle).unwrap().qualified_name[..]
+        );
+        assert_eq!(hash, sha256(&[&creation.to_bytes()]));
+        assert_eq!(ticket.hierarchy, TpmHandle::OWNER);
+        // Create does not leave the object loaded.
+        assert_eq!(e.state.vol.objects.len(), 1);
+        let (h, name) = load(&mut e, parent.handle, &private, &public);
+        let pub_area = Tpm2bPublic::from_bytes(&public).unwrap().public_area;
+        assert_eq!(name, compute_name(&pub_area));
+        let obj = e.state.object(h).unwrap();
+        assert_eq!(&obj.sensitive.auth[..], b"key pw");
+        assert_eq!(obj.hierarchy, TpmHandle::OWNER);
+        assert_eq!(
+            obj.qualified_name,
+            qualified_name(
+                TpmAlgId::SHA256,
+                &e.state.object(parent.handle).unwrap().qualified_name,
+                &name
+            )
+        );
+        // The private key matches the public modulus (TPM2_Load checked it too).
+        assert!(crate::engine::object::rsa_private(obj).is_ok());
+        // ReadPublic returns the same public area, Name and Qualified Name.
+        let rp = ok_params(&mut e, TpmCc::READ_PUBLIC, &[h], &[], &[]);
+        let mut r = Reader::new(&rp);
+        assert_eq!(Tpm2bPublic::unmarshal(&mut r).unwrap().to_bytes(), public);
+        assert_eq!(Tpm2bName::unmarshal(&mut r).unwrap().as_bytes(), &name[..]);
+        assert_eq!(
+            Tpm2bName::unmarshal(&mut r).unwrap().as_bytes(),
+            &e.state.object(h).unwrap().qualified_name[..]
+        );
+        // Creating twice gives different keys (random, not derived).
+        let (private2, public2, ..) = create(&mut e, parent.handle, b"key pw", &[], &sign);
+        assert_ne!(public, public2);
+        assert_ne!(private, private2);
+    }
+
+    #[test]
+    fn outer_protection_matches_the_documented_layout() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let sealed = keyedhash_template(FIXED_TPM | FIXED_PARENT | UWA, &NULL);
+        let (private, public, ..) = create(&mut e, parent.handle, b"pw", b"sealed secret", &sealed);
+        let p = e.state.object(parent.handle).unwrap();
+        let seed = p.sensitive.seed_value.clone();
+        let name = compute_name(&Tpm2bPublic::from_bytes(&public).unwrap().public_area);
+        let blob = Tpm2bPrivate::from_bytes(&private).unwrap();
+        let blob = blob.as_bytes();
+        // integrity (TPM2B_DIGEST, 32 bytes) || encSensitive
+        assert_eq!(&blob[..2], &[0, 32]);
+        let (integrity, enc) = blob[2..].split_at(32);
+        let hmac_key = kdfa(HashAlg::Sha256, &seed, b"INTEGRITY", &[], &[], 256);
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&hmac_key).unwrap();
+        mac.update(enc);
+        mac.update(&name);
+        assert_eq!(integrity, &mac.finalize().into_bytes()[..]);
+        let sym = kdfa(HashAlg::Sha256, &seed, b"STORAGE", &name, &[], 128);
+        let mut plain = enc.to_vec();
+        {
+            use cipher::{AsyncStreamCipher, KeyIvInit};
+            cfb_mode::Decryptor::<aes::Aes128>::new_from_slices(&sym, &[0u8; 16])
+                .unwrap()
+                .decrypt(&mut plain);
+        }
+        let s = Tpm2bSensitive::from_bytes(&plain)
+            .unwrap()
+            .sensitive_area
+            .unwrap();
+        assert_eq!(s.auth_value.as_bytes(), b"pw");
+        assert_eq!(composite_bytes(&s), b"sealed secret");
+        assert_eq!(s.seed_value.len(), 32);
+    }
+
+    #[test]
+    fn tampered_or_misplaced_private_is_an_integrity_error() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let sign = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let (private, public, ..) = create(&mut e, parent.handle, &[], &[], &sign);
+        let load_rc = |e: &mut Engine, parent: TpmHandle, private: &[u8], public: &[u8]| {
+            run(e, TpmCc::LOAD, &[parent], &[pw()], &cat(&[private, public])).0
+        };
+        for i in [3usize, 40, private.len() - 1] {
+            let mut bad = private.clone();
+            bad[i] ^= 1;
+            assert_eq!(
+                load_rc(&mut e, parent.handle, &bad, &public),
+                TpmRc::INTEGRITY.with_parameter(1),
+                "byte {i}"
+            );
+        }
+        // Another public area (another Name) does not match the integrity value.
+        let (_, public2, ..) = create(&mut e, parent.handle, &[], &[], &sign);
+        assert_eq!(
+            load_rc(&mut e, parent.handle, &private, &public2),
+            TpmRc::INTEGRITY.with_parameter(1)
+        );
+        // Another parent with the same template but another seed (endorsement hierarchy).
+        let other = create_primary_raw(
+            &mut e,
+            TpmHandle::ENDORSEMENT,
+            &create_params(
+                &[],
+                &[],
+                &rsa_template(STORAGE, &aes(128, 0x43), &NULL, 2048),
+            ),
+        );
+        assert_eq!(
+            load_rc(&mut e, other.handle, &private, &public),
+            TpmRc::INTEGRITY.with_parameter(1)
+        );
+        // An empty private; a parent that is not a storage key.
+        assert_eq!(
+            load_rc(&mut e, parent.handle, &[0, 0], &public),
+            TpmRc::SIZE.with_parameter(1)
+        );
+        flush(&mut e, other.handle);
+        let (h, _) = load(&mut e, parent.handle, &private, &public);
+        assert_eq!(
+            load_rc(&mut e, h, &private, &public),
+            TpmRc::TYPE.with_handle(1)
+        );
+        // A truncated integrity size field.
+        assert_eq!(
+            load_rc(&mut e, parent.handle, &[0, 1, 0], &public),
+            TpmRc::INSUFFICIENT.with_parameter(1)
+        );
+    }
+
+    #[test]
+    fn object_memory_is_limited() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let sign = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let (private, public, ..) = create(&mut e, parent.handle, &[], &[], &sign);
+        load(&mut e, parent.handle, &private, &public);
+        load(&mut e, parent.handle, &private, &public);
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::LOAD,
+            &[parent.handle],
+            &[pw()],
+            &cat(&[&private, &public]),
+        );
+        assert_eq!(rc, TpmRc::OBJECT_MEMORY);
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::CREATE,
+            &[parent.handle],
+            &[pw()],
+            &create_params(&[], &[], &sign),
+        );
+        assert_eq!(rc, TpmRc::OBJECT_MEMORY);
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::CREATE_PRIMARY,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &create_params(&[], &[], &sign),
+        );
+        assert_eq!(rc, TpmRc::OBJECT_MEMORY);
+    }
+
+    #[test]
+    fn create_checks_under_a_parent() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let run_create = |e: &mut Engine, data: &[u8], t: &[u8]| {
+            run(
+                e,
+                TpmCc::CREATE,
+                &[parent.handle],
+                &[pw()],
+                &create_params(&[], data, t),
+            )
+            .0
+        };
+        // Data with sensitiveDataOrigin: allowed for a primary, not under a parent.
+        let hmac_sdo =
+            keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        assert_eq!(
+            run_create(&mut e, &[b'k'; 32], &hmac_sdo),
+            TpmRc::ATTRIBUTES.with_parameter(2)
+        );
+        // A child storage key with fixedParent must use its parent's nameAlg and cipher.
+        let child = rsa_template(STORAGE, &aes(256, 0x43), &NULL, 1024);
+        assert_eq!(
+            run_create(&mut e, &[], &child),
+            TpmRc::SYMMETRIC.with_parameter(2)
+        );
+        let child_sha1 = cat(&[
+            &[0, 1, 0, 4],
+            &rsa_template(STORAGE, &aes(128, 0x43), &NULL, 1024)[4..],
+        ]);
+        assert_eq!(
+            run_create(&mut e, &[], &child_sha1),
+            TpmRc::HASH.with_parameter(2)
+        );
+        let ok = rsa_template(STORAGE, &aes(128, 0x43), &NULL, 1024);
+        assert_eq!(run_create(&mut e, &[], &ok), TpmRc::SUCCESS);
+        // A duplicable child of a fixedTPM parent must have fixedTPM == fixedParent.
+        let loose = rsa_template(SDO | UWA | SIGN | FIXED_PARENT, &NULL, &NULL, 1024);
+        assert_eq!(
+            run_create(&mut e, &[], &loose),
+            TpmRc::ATTRIBUTES.with_parameter(2)
+        );
+        // The parent must be a storage key.
+        let signer = create_primary(
+            &mut e,
+            &keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256),
+        );
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::CREATE,
+            &[signer.handle],
+            &[pw()],
+            &create_params(&[], &[], &ok),
+        );
+        assert_eq!(rc, TpmRc::TYPE.with_handle(1));
+    }
+
+    #[test]
+    fn ecc_and_symmetric_children_load() {
+        let mut e = engine();
+        let parent = create_primary(&mut e, &ecc_template(STORAGE, &aes(128, 0x43), &NULL));
+        let f = FIXED_TPM | FIXED_PARENT | UWA;
+        for (data, t) in [
+            (vec![], ecc_template(f | SDO | SIGN, &NULL, &ECDSA_SHA256)),
+            (
+                vec![],
+                sym_template(f | SDO | DECRYPT | SIGN, &aes(128, 0x43)),
+            ),
+            (
+                vec![7u8; 32],
+                sym_template(f | DECRYPT | SIGN, &aes(256, 0x42)),
+            ),
+            (b"data".to_vec(), keyedhash_template(f, &NULL)),
+        ] {
+            let (private, public, ..) = create(&mut e, parent.handle, b"a", &data, &t);
+            let (h, _) = load(&mut e, parent.handle, &private, &public);
+            if !data.is_empty() {
+                assert_eq!(&e.state.object(h).unwrap().sensitive.private[..], &data[..]);
+            }
+            flush(&mut e, h);
+        }
+    }
+
+    /// A LoadExternal command's parameters.
+    fn load_external_params(private: &[u8], public: &[u8], hierarchy: TpmHandle) -> Vec<u8> {
+        cat(&[&b2(private), &b2(public), &hierarchy.0.to_be_bytes()])
+    }
+
+    #[test]
+    fn load_external_public_and_private() {
+        let mut e = engine();
+        // An RSA key pair from the rsa crate.
+        let mut rng = KdfaStream::new(HashAlg::Sha256, b"test key", b"rsa", &[], &[]);
+        let key = RsaPrivate::generate(1024, 0, &mut rng).unwrap();
+        let n = key.public().modulus();
+        let public = rsa_template_with(UWA | SIGN, &NULL, &NULL, 1024, 0, &n);
+        // Public only, owner hierarchy: Name = nameAlg || H(public), QN = Name.
+        let (rc, rsp) = run(
+            &mut e,
+            TpmCc::LOAD_EXTERNAL,
+            &[],
+            &[],
+            &load_external_params(&[], &public, TpmHandle::OWNER),
+        );
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let r = Response::parse(&rsp, TpmCc::LOAD_EXTERNAL).unwrap();
+        let h = r.handle.unwrap();
+        let name = cat(&[&[0, 0x0b], &sha256(&[&public])]);
+        assert_eq!(
+            Tpm2bName::from_bytes(r.parameters).unwrap().as_bytes(),
+            &name[..]
+        );
+        let obj = e.state.object(h).unwrap();
+        assert!(obj.public_only);
+        assert_eq!(obj.qualified_name, name);
+        assert_eq!(obj.hierarchy, TpmHandle::OWNER);
+        flush(&mut e, h);
+        // With the private prime, in the NULL hierarchy.
+        let sens = |prime: &[u8]| cat(&[&[0, 1], &b2(b"pw"), &b2(&[]), &b2(prime)]);
+        let le = |e: &mut Engine, private: &[u8], public: &[u8], hier: TpmHandle| {
+            run(
+                e,
+                TpmCc::LOAD_EXTERNAL,
+                &[],
+                &[],
+                &load_external_params(private, public, hier),
+            )
+            .0
+        };
+        let prime = key.prime();
+        assert_eq!(
+            le(&mut e, &sens(&prime), &public, TpmHandle::NULL),
+            TpmRc::SUCCESS
+        );
+        let obj = e.state.object(TpmHandle(0x8000_0000)).unwrap();
+        assert!(!obj.public_only);
+        assert_eq!(&obj.sensitive.auth[..], b"pw");
+        flush(&mut e, TpmHandle(0x8000_0000));
+        // Error paths, with libtpms' codes (tests/objects_vs_swtpm.rs has the same cases).
+        assert_eq!(
+            le(&mut e, &sens(&prime), &public, TpmHandle::OWNER),
+            TpmRc::HIERARCHY.with_parameter(3)
+        );
+        let fixed = rsa_template_with(
+            UWA | SIGN | FIXED_TPM | FIXED_PARENT,
+            &NULL,
+            &NULL,
+            1024,
+            0,
+            &n,
+        );
+        assert_eq!(
+            le(&mut e, &sens(&prime), &fixed, TpmHandle::NULL),
+            TpmRc::ATTRIBUTES.with_parameter(2)
+        );
+        let mut other_rng = KdfaStream::new(HashAlg::Sha256, b"test key", b"other", &[], &[]);
+        let other = RsaPrivate::generate(1024, 0, &mut other_rng).unwrap();
+        assert_eq!(
+            le(&mut e, &sens(&other.prime()), &public, TpmHandle::NULL),
+            TpmRc::BINDING
+        );
+        assert_eq!(
+            le(&mut e, &sens(&prime[..60]), &public, TpmHandle::NULL),
+            TpmRc::KEY_SIZE.with_parameter(1)
+        );
+        let short = rsa_template_with(UWA | SIGN, &NULL, &NULL, 1024, 0, &n[..100]);
+        assert_eq!(
+            le(&mut e, &[], &short, TpmHandle::OWNER),
+            TpmRc::KEY.with_parameter(2)
+        );
+        let exp5 = rsa_template_with(UWA | SIGN, &NULL, &NULL, 1024, 5, &n);
+        assert_eq!(
+            le(&mut e, &[], &exp5, TpmHandle::OWNER),
+            TpmRc::VALUE.with_parameter(2)
+        );
+        let with_sym = rsa_template_with(UWA | SIGN, &aes(128, 0x43), &NULL, 1024, 0, &n);
+        assert_eq!(
+            le(&mut e, &[], &with_sym, TpmHandle::OWNER),
+            TpmRc::SYMMETRIC.with_parameter(2)
+        );
+        let wrong_type = cat(&[&[0, 0x23], &b2(&[]), &b2(&[]), &b2(&[1; 32])]);
+        assert_eq!(
+            le(&mut e, &wrong_type, &public, TpmHandle::NULL),
+            TpmRc::TYPE.with_parameter(1)
+        );
+        assert_eq!(
+            le(&mut e, &[], &public, TpmHandle(0x4000_000a)),
+            TpmRc::VALUE.with_parameter(3)
+        );
+        // nameAlg NULL: allowed in LoadExternal, the Name is empty.
+        let null_name = cat(&[&[0, 1, 0, 0x10], &public[4..]]);
+        assert_eq!(le(&mut e, &[], &null_name, TpmHandle::NULL), TpmRc::SUCCESS);
+        assert!(
+            e.state
+                .object(TpmHandle(0x8000_0000))
+                .unwrap()
+                .name
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn load_external_ecc_and_symmetric_checks() {
+        let mut e = engine();
+        let mut rng = KdfaStream::new(HashAlg::Sha256, b"test key", b"ecc", &[], &[]);
+        let key = EccPrivate::derive(Curve::NistP256, &mut rng).unwrap();
+        let q = key.public();
+        let ecc = |x: &[u8], y: &[u8]| {
+            cat(&[
+                &[0, 0x23, 0, 0x0b],
+                &(UWA | SIGN).to_be_bytes(),
+                &b2(&[]),
+                &NULL,
+                &NULL,
+                &[0, 3],
+                &NULL,
+                &b2(x),
+                &b2(y),
+            ])
+        };
+        let sens = |d: &[u8]| cat(&[&[0, 0x23], &b2(&[]), &b2(&[]), &b2(d)]);
+        let le = |e: &mut Engine, private: &[u8], public: &[u8]| {
+            let (rc, rsp) = run(
+                e,
+                TpmCc::LOAD_EXTERNAL,
+                &[],
+                &[],
+                &load_external_params(private, public, TpmHandle::NULL),
+            );
+            if rc == TpmRc::SUCCESS {
+                let h = Response::parse(&rsp, TpmCc::LOAD_EXTERNAL)
+                    .unwrap()
+                    .handle
+                    .unwrap();
+                flush(e, h);
+            }
+            rc
+        };
+        assert_eq!(
+            le(&mut e, &sens(&key.scalar()), &ecc(&q.x, &q.y)),
+            TpmRc::SUCCESS
+        );
+        assert_eq!(le(&mut e, &[], &ecc(&q.x, &q.y)), TpmRc::SUCCESS);
+        let mut one = [0u8; 32];
+        one[31] = 5;
+        assert_eq!(le(&mut e, &sens(&one), &ecc(&q.x, &q.y)), TpmRc::BINDING);
+        assert_eq!(
+            le(&mut e, &sens(&[0; 32]), &ecc(&q.x, &q.y)),
+            TpmRc::KEY_SIZE
+        );
+        assert_eq!(
+            le(&mut e, &[], &ecc(&q.x, &one)),
+            TpmRc::ECC_POINT.with_parameter(2)
+        );
+        assert_eq!(
+            le(&mut e, &[], &ecc(&q.x[..31], &q.y)),
+            TpmRc::KEY.with_parameter(2)
+        );
+        // Symmetric: unique must be H(seedValue || key).
+        let k = [b'k'; 16];
+        let seed = [b's'; 32];
+        let sym = |unique: &[u8]| {
+            cat(&[
+                &[0, 0x25, 0, 0x0b],
+                &(UWA | SIGN | DECRYPT).to_be_bytes(),
+                &b2(&[]),
+                &aes(128, 0x43),
+                &b2(unique),
+            ])
+        };
+        let ssens = |key: &[u8], seed: &[u8]| cat(&[&[0, 0x25], &b2(&[]), &b2(seed), &b2(key)]);
+        let unique = sha256(&[&seed, &k]);
+        assert_eq!(le(&mut e, &ssens(&k, &seed), &sym(&unique)), TpmRc::SUCCESS);
+        assert_eq!(
+            le(&mut e, &ssens(&k, &seed), &sym(&[b'u'; 32])),
+            TpmRc::BINDING
+        );
+        assert_eq!(
+            le(&mut e, &ssens(&k[..10], &seed), &sym(&unique)),
+            TpmRc::KEY_SIZE.with_parameter(1)
+        );
+        assert_eq!(
+            le(&mut e, &ssens(&k, &seed[..20]), &sym(&unique)),
+            TpmRc::KEY_SIZE.with_parameter(1)
+        );
+        assert_eq!(
+            le(&mut e, &[], &sym(&unique[..20])),
+            TpmRc::KEY.with_parameter(2)
+        );
+    }
+
+    #[test]
+    fn object_change_auth_rewraps_under_the_parent() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let t = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let (private, public, ..) = create(&mut e, parent.handle, b"old", &[], &t);
+        let (h, _) = load(&mut e, parent.handle, &private, &public);
+        let key = e.state.object(h).unwrap().sensitive.private.clone();
+        // The ADMIN role of the object (password "old"), the parent unauthorized.
+        let (rc, rsp) = run(
+            &mut e,
+            TpmCc::OBJECT_CHANGE_AUTH,
+            &[h, parent.handle],
+            &[pw_with(b"old")],
+            &b2(b"new"),
+        );
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let r = Response::parse(&rsp, TpmCc::OBJECT_CHANGE_AUTH).unwrap();
+        let new_private = Tpm2bPrivate::from_bytes(r.parameters).unwrap().to_bytes();
+        // The loaded object keeps its old authValue.
+        assert_eq!(&e.state.object(h).unwrap().sensitive.auth[..], b"old");
+        flush(&mut e, h);
+        let (h2, _) = load(&mut e, parent.handle, &new_private, &public);
+        let obj = e.state.object(h2).unwrap();
+        assert_eq!(&obj.sensitive.auth[..], b"new");
+        assert_eq!(obj.sensitive.private, key);
+        // The wrong parent; a newAuth longer than the digest.
+        let other = create_primary_raw(
+            &mut e,
+            TpmHandle::ENDORSEMENT,
+            &create_params(
+                &[],
+                &[],
+                &rsa_template(STORAGE, &aes(128, 0x43), &NULL, 2048),
+            ),
+        );
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::OBJECT_CHANGE_AUTH,
+            &[h2, other.handle],
+            &[pw_with(b"new")],
+            &b2(b"x"),
+        );
+        assert_eq!(rc, TpmRc::TYPE.with_handle(2));
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::OBJECT_CHANGE_AUTH,
+            &[h2, parent.handle],
+            &[pw_with(b"new")],
+            &b2(&[1; 33]),
+        );
+        assert_eq!(rc, TpmRc::SIZE.with_parameter(1));
+        // A primary object has no parent object: its Qualified Name never matches.
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::OBJECT_CHANGE_AUTH,
+            &[parent.handle, parent.handle],
+            &[pw()],
+            &b2(b"x"),
+        );
+        assert_eq!(rc, TpmRc::TYPE.with_handle(2));
+    }
+
+    #[test]
+    fn read_public_of_a_sequence_is_refused() {
+        let mut e = engine();
+        let public =
+            Tpm2bPublic::from_bytes(&b2(&keyedhash_template(TpmaObject::NO_DA, &NULL))).unwrap();
+        let mut p = public.public_area;
+        p.name_alg = TpmAlgId::NULL;
+        let mut obj = Object::new(p, &[], TpmHandle::NULL, Sensitive::default());
+        obj.sequence = Some(crate::engine::sequence::Sequence::hash(HashAlg::Sha256));
+        e.state.vol.objects.insert(0x8000_0000, obj);
+        expect_rc(
+            &mut e,
+            TpmCc::READ_PUBLIC,
+            &[TpmHandle(0x8000_0000)],
+            &[],
+            &[],
+            TpmRc::SEQUENCE,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::READ_PUBLIC,
+            &[TpmHandle(0x8000_0001)],
+            &[],
+            &[],
+            TpmRc::HANDLE.with_handle(1),
+        );
+    }
+
+    #[test]
+    fn creation_pcr_digest_covers_selected_pcrs() {
+        let mut e = engine();
+        let t = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        // PCR 0 and 7 of the SHA-256 bank (all zero after Startup(CLEAR) at locality 0).
+        let sel = cat(&[&[0, 0, 0, 1], &[0, 0x0b, 3, 0x81, 0, 0]]);
+        let params = cat(&[
+            &b2(&cat(&[&b2(&[]), &b2(&[])])),
+            &b2(&t),
+            &b2(b"outside"),
+            &sel,
+        ]);
+        let p = create_primary_raw(&mut e, TpmHandle::OWNER, &params);
+        assert_eq!(p.creation.pcr_select.to_bytes(), sel);
+        assert_eq!(
+            p.creation.pcr_digest.as_bytes(),
+            &sha256(&[&[0; 32], &[0; 32]])[..]
+        );
+        assert_eq!(p.creation.outside_info.as_bytes(), b"outside");
+        assert_eq!(p.creation_hash, sha256(&[&p.creation.to_bytes()]));
+    }
+
+    #[test]
+    fn null_hierarchy_primary_uses_null_proof() {
+        let mut e = engine();
+        let t = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let p = create_primary_raw(&mut e, TpmHandle::NULL, &create_params(&[], &[], &t));
+        assert_eq!(p.ticket.hierarchy, TpmHandle::NULL);
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(&e.state.vol.null_proof).unwrap();
+        mac.update(&[0x80, 0x21]);
+        mac.update(&p.name);
+        mac.update(&p.creation_hash);
+        assert_eq!(p.ticket.digest.as_bytes(), &mac.finalize().into_bytes()[..]);
+        assert_eq!(e.state.object(p.handle).unwrap().hierarchy, TpmHandle::NULL);
+    }
+
+    #[test]
+    fn tpms_ecc_point_conversion() {
+        let p = EccPoint {
+            x: vec![1; 32],
+            y: vec![2; 32],
+        };
+        let t: TpmsEccPoint = ecc_point(&p).unwrap();
+        assert_eq!(t.x.as_bytes(), &[1; 32]);
+        assert_eq!(t.y.as_bytes(), &[2; 32]);
+    }
+}

@@ -87,7 +87,9 @@ fn decrypt_salt(obj: &Object, encrypted: &[u8]) -> Result<Secret, TpmRc> {
             };
             let hash = HashAlg::from_alg(hash).ok_or(TpmRc::VALUE)?;
             let key = object::rsa_private(obj).map_err(|_| TpmRc::VALUE)?;
-            let salt = key.decrypt_oaep(hash, SECRET_LABEL, encrypted).map_err(|_| TpmRc::VALUE)?;
+            let salt = key
+                .decrypt_oaep(hash, SECRET_LABEL, encrypted)
+                .map_err(|_| TpmRc::VALUE)?;
             if salt.len() > hash.digest_size() {
                 return Err(TpmRc::VALUE);
             }
@@ -148,7 +150,10 @@ fn start_auth_session(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         }
         Zeroizing::new(Vec::new())
     } else {
-        let obj = e.state.object(tpm_key).ok_or(TpmRc::HANDLE.with_handle(1))?;
+        let obj = e
+            .state
+            .object(tpm_key)
+            .ok_or(TpmRc::HANDLE.with_handle(1))?;
         if !matches!(obj.public.object_type(), TpmAlgId::RSA | TpmAlgId::ECC) {
             return Err(TpmRc::KEY.with_handle(1));
         }
@@ -189,7 +194,14 @@ fn start_auth_session(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         &nonce_tpm,
         nonce_caller.as_bytes(),
     );
-    let mut s = Session::new(kind, hash, nonce_tpm.clone(), key, symmetric, e.state.perm.clock);
+    let mut s = Session::new(
+        kind,
+        hash,
+        nonce_tpm.clone(),
+        key,
+        symmetric,
+        e.state.perm.clock,
+    );
     if let Some(auth) = bind_auth {
         if kind == SessionKind::Hmac {
             s.bound = Some(BoundEntity {
@@ -319,10 +331,18 @@ mod tests {
 
     fn aes_cfb(key: &[u8], iv: &[u8], data: &mut [u8], encrypt: bool) {
         match (key.len(), encrypt) {
-            (16, true) => cfb_mode::Encryptor::<aes::Aes128>::new(key.into(), iv.into()).encrypt(data),
-            (16, false) => cfb_mode::Decryptor::<aes::Aes128>::new(key.into(), iv.into()).decrypt(data),
-            (32, true) => cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt(data),
-            (32, false) => cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(data),
+            (16, true) => {
+                cfb_mode::Encryptor::<aes::Aes128>::new(key.into(), iv.into()).encrypt(data)
+            }
+            (16, false) => {
+                cfb_mode::Decryptor::<aes::Aes128>::new(key.into(), iv.into()).decrypt(data)
+            }
+            (32, true) => {
+                cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt(data)
+            }
+            (32, false) => {
+                cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(data)
+            }
             _ => panic!("key size"),
         }
     }
@@ -367,7 +387,12 @@ mod tests {
             let key = [self.key.as_slice(), auth].concat();
             let expected = hmac256(
                 &key,
-                &[rp, rsp.nonce.as_bytes(), &self.nonce_caller, &[rsp.attributes.0]],
+                &[
+                    rp,
+                    rsp.nonce.as_bytes(),
+                    &self.nonce_caller,
+                    &[rsp.attributes.0],
+                ],
             );
             assert_eq!(rsp.hmac.as_bytes(), expected, "response HMAC");
             assert_ne!(rsp.nonce.as_bytes(), self.nonce_tpm, "nonceTPM rolled");
@@ -414,7 +439,10 @@ mod tests {
         let (rc, rsp) = run(e, TpmCc::START_AUTH_SESSION, &[tpm_key, bind], &[], &params);
         assert_eq!(rc, TpmRc::SUCCESS, "StartAuthSession: {rc}");
         let r = Response::parse(&rsp, TpmCc::START_AUTH_SESSION).unwrap();
-        let nonce_tpm = Tpm2bNonce::from_bytes(r.parameters).unwrap().as_bytes().to_vec();
+        let nonce_tpm = Tpm2bNonce::from_bytes(r.parameters)
+            .unwrap()
+            .as_bytes()
+            .to_vec();
         assert_eq!(nonce_tpm.len(), 16, "nonceTPM has the size of nonceCaller");
         let key = key_material
             .map(|m| kdfa256(m, b"ATH", &nonce_tpm, &nonce_caller, 256))
@@ -429,7 +457,15 @@ mod tests {
     }
 
     fn hmac_session(e: &mut Engine) -> Sess {
-        start(e, TpmHandle::NULL, TpmHandle::NULL, &[], 0, TpmtSymDef::AES_128_CFB, None)
+        start(
+            e,
+            TpmHandle::NULL,
+            TpmHandle::NULL,
+            &[],
+            0,
+            TpmtSymDef::AES_128_CFB,
+            None,
+        )
     }
 
     fn keyed_hash_public(attrs: u32, policy: &[u8]) -> TpmtPublic {
@@ -452,13 +488,24 @@ mod tests {
             seed_value: Zeroizing::new(vec![1; 32]),
             private: Zeroizing::new(private.to_vec()),
         };
-        let obj = Object::new(public, &TpmHandle::OWNER.0.to_be_bytes(), TpmHandle::OWNER, sensitive);
+        let obj = Object::new(
+            public,
+            &TpmHandle::OWNER.0.to_be_bytes(),
+            TpmHandle::OWNER,
+            sensitive,
+        );
         e.state.vol.objects.insert(h.0, obj);
     }
 
     /// A sealed data object (userWithAuth, DA-protected unless `attrs` says otherwise).
     fn insert_sealed(e: &mut Engine, auth: &[u8], attrs: u32, policy: &[u8]) -> Vec<u8> {
-        insert(e, SEALED_HANDLE, keyed_hash_public(attrs, policy), auth, b"sealed secret");
+        insert(
+            e,
+            SEALED_HANDLE,
+            keyed_hash_public(attrs, policy),
+            auth,
+            b"sealed secret",
+        );
         e.state.object(SEALED_HANDLE).unwrap().name.clone()
     }
 
@@ -508,7 +555,15 @@ mod tests {
         assert_eq!(a.handle, TpmHandle(0x0200_0000));
         let b = start(&mut e, TpmHandle::NULL, TpmHandle::NULL, &[], 1, aes, None);
         assert_eq!(b.handle, TpmHandle(0x0300_0001));
-        let c = start(&mut e, TpmHandle::NULL, TpmHandle::NULL, &[], 3, TpmtSymDef::Null, None);
+        let c = start(
+            &mut e,
+            TpmHandle::NULL,
+            TpmHandle::NULL,
+            &[],
+            3,
+            TpmtSymDef::Null,
+            None,
+        );
         assert_eq!(c.handle, TpmHandle(0x0300_0002));
         let p = start_params(&[1; 16], &[], 0, aes, sha);
         expect_rc(&mut e, cc, &null2, &[], &p, TpmRc::SESSION_MEMORY);
@@ -522,8 +577,12 @@ mod tests {
         let lockout = TpmHandle::LOCKOUT.0.to_be_bytes();
         for round in 0..3u32 {
             s.roll();
-            let params = [(5 + round).to_be_bytes(), 60u32.to_be_bytes(), 70u32.to_be_bytes()]
-                .concat();
+            let params = [
+                (5 + round).to_be_bytes(),
+                60u32.to_be_bytes(),
+                70u32.to_be_bytes(),
+            ]
+            .concat();
             let cc = TpmCc::DICTIONARY_ATTACK_PARAMETERS;
             let a = s.auth(&cp(cc, &[&lockout], &params), b"lockpw", CONT, &[]);
             let (rc, rsp) = run(&mut e, cc, &[TpmHandle::LOCKOUT], &[a], &params);
@@ -583,17 +642,48 @@ mod tests {
         s.roll();
         let bad = s.auth(&cp(cc, &[&lockout], &[]), b"wrong", CONT, &[]);
         e.take_dirty();
-        expect_rc(&mut e, cc, &[TpmHandle::LOCKOUT], &[bad], &[], TpmRc::AUTH_FAIL.with_session(1));
+        expect_rc(
+            &mut e,
+            cc,
+            &[TpmHandle::LOCKOUT],
+            &[bad],
+            &[],
+            TpmRc::AUTH_FAIL.with_session(1),
+        );
         assert!(e.take_dirty(), "a DA failure must be persisted");
         assert!(e.state.perm.da.lockout_auth_locked);
-        assert_eq!(e.state.perm.da.failed_tries, 0, "lockoutAuth failures do not count");
+        assert_eq!(
+            e.state.perm.da.failed_tries, 0,
+            "lockoutAuth failures do not count"
+        );
         // The session survives the failure with its nonce unchanged; the right HMAC is now
         // refused because lockoutAuth is blocked.
         let good = s.auth(&cp(cc, &[&lockout], &[]), b"lockpw", CONT, &[]);
-        expect_rc(&mut e, cc, &[TpmHandle::LOCKOUT], &[good.clone()], &[], TpmRc::LOCKOUT);
-        expect_rc(&mut e, cc, &[TpmHandle::LOCKOUT], &[pw_with(b"lockpw")], &[], TpmRc::LOCKOUT);
+        expect_rc(
+            &mut e,
+            cc,
+            &[TpmHandle::LOCKOUT],
+            &[good.clone()],
+            &[],
+            TpmRc::LOCKOUT,
+        );
+        expect_rc(
+            &mut e,
+            cc,
+            &[TpmHandle::LOCKOUT],
+            &[pw_with(b"lockpw")],
+            &[],
+            TpmRc::LOCKOUT,
+        );
         clock.advance(999_000);
-        expect_rc(&mut e, cc, &[TpmHandle::LOCKOUT], &[good.clone()], &[], TpmRc::LOCKOUT);
+        expect_rc(
+            &mut e,
+            cc,
+            &[TpmHandle::LOCKOUT],
+            &[good.clone()],
+            &[],
+            TpmRc::LOCKOUT,
+        );
         clock.advance(1_000);
         let (rc, _) = run(&mut e, cc, &[TpmHandle::LOCKOUT], &[good], &[]);
         assert_eq!(rc, TpmRc::SUCCESS);
@@ -644,7 +734,10 @@ mod tests {
         // A noDA object: failures are TPM_RC_BAD_AUTH and do not count.
         insert_sealed(&mut e, b"objpw", USER_WITH_AUTH | TpmaObject::NO_DA, &[]);
         for _ in 0..5 {
-            assert_eq!(unseal(&mut e, &[pw_with(b"x")]).0, TpmRc::BAD_AUTH.with_session(1));
+            assert_eq!(
+                unseal(&mut e, &[pw_with(b"x")]).0,
+                TpmRc::BAD_AUTH.with_session(1)
+            );
         }
         assert_eq!(e.state.perm.da.failed_tries, 0);
         // recoveryTime 0 disables the protection.
@@ -662,7 +755,10 @@ mod tests {
         );
         assert_eq!(rc, TpmRc::SUCCESS);
         for _ in 0..3 {
-            assert_eq!(unseal(&mut e, &[pw_with(b"x")]).0, TpmRc::AUTH_FAIL.with_session(1));
+            assert_eq!(
+                unseal(&mut e, &[pw_with(b"x")]).0,
+                TpmRc::AUTH_FAIL.with_session(1)
+            );
         }
         assert_eq!(unseal(&mut e, &[pw_with(b"objpw")]).0, TpmRc::SUCCESS);
     }
@@ -698,8 +794,13 @@ mod tests {
         let r = Response::parse(&rsp, dcc).unwrap();
         s.check(&r.sessions[0], &rp(dcc, &[]), b"lockpw");
         // Once the entity's authValue changes, the session is no longer bound to it.
-        e.state.vol.objects.get_mut(&SEALED_HANDLE.0).unwrap().sensitive.auth =
-            Zeroizing::new(b"newpw".to_vec());
+        e.state
+            .vol
+            .objects
+            .get_mut(&SEALED_HANDLE.0)
+            .unwrap()
+            .sensitive
+            .auth = Zeroizing::new(b"newpw".to_vec());
         s.roll();
         let a = s.auth(&cp(cc, &[&name], &[]), b"newpw", CONT, &[]);
         let (rc, rsp) = unseal(&mut e, &[a]);
@@ -752,7 +853,13 @@ mod tests {
         let mut rng = KdfaStream::new(HashAlg::Sha256, b"test rsa key", b"KEY", &[], &[]);
         let key = RsaPrivate::generate(2048, 0, &mut rng).unwrap();
         let modulus = key.public().modulus();
-        insert(&mut e, KEY_HANDLE, rsa_key_public(&modulus, STORAGE), b"", &key.prime());
+        insert(
+            &mut e,
+            KEY_HANDLE,
+            rsa_key_public(&modulus, STORAGE),
+            b"",
+            &key.prime(),
+        );
         let name = insert_sealed(&mut e, b"objpw", USER_WITH_AUTH, &[]);
         let salt = [0x3Cu8; 32];
         let encrypted = key
@@ -782,20 +889,55 @@ mod tests {
         let sym = TpmtSymDef::AES_128_CFB;
         let mut bad = encrypted.clone();
         bad[10] ^= 1;
-        let other_label =
-            key.public().encrypt_oaep(HashAlg::Sha256, b"SECRET", &salt, &mut rng).unwrap();
+        let other_label = key
+            .public()
+            .encrypt_oaep(HashAlg::Sha256, b"SECRET", &salt, &mut rng)
+            .unwrap();
         for c in [bad.as_slice(), &other_label] {
             let p = start_params(&[1; 16], c, 0, sym, TpmAlgId::SHA256);
-            expect_rc(&mut e, start_cc, &handles, &[], &p, TpmRc::VALUE.with_parameter(2));
+            expect_rc(
+                &mut e,
+                start_cc,
+                &handles,
+                &[],
+                &p,
+                TpmRc::VALUE.with_parameter(2),
+            );
         }
         let p = start_params(&[1; 16], &[], 0, sym, TpmAlgId::SHA256);
-        expect_rc(&mut e, start_cc, &handles, &[], &p, TpmRc::VALUE.with_parameter(2));
-        e.state.vol.objects.get_mut(&KEY_HANDLE.0).unwrap().public.object_attributes =
-            TpmaObject(TpmaObject::SIGN | TpmaObject::USER_WITH_AUTH);
+        expect_rc(
+            &mut e,
+            start_cc,
+            &handles,
+            &[],
+            &p,
+            TpmRc::VALUE.with_parameter(2),
+        );
+        e.state
+            .vol
+            .objects
+            .get_mut(&KEY_HANDLE.0)
+            .unwrap()
+            .public
+            .object_attributes = TpmaObject(TpmaObject::SIGN | TpmaObject::USER_WITH_AUTH);
         let p = start_params(&[1; 16], &encrypted, 0, sym, TpmAlgId::SHA256);
-        expect_rc(&mut e, start_cc, &handles, &[], &p, TpmRc::ATTRIBUTES.with_handle(1));
+        expect_rc(
+            &mut e,
+            start_cc,
+            &handles,
+            &[],
+            &p,
+            TpmRc::ATTRIBUTES.with_handle(1),
+        );
         let sealed = [SEALED_HANDLE, TpmHandle::NULL];
-        expect_rc(&mut e, start_cc, &sealed, &[], &p, TpmRc::KEY.with_handle(1));
+        expect_rc(
+            &mut e,
+            start_cc,
+            &sealed,
+            &[],
+            &p,
+            TpmRc::KEY.with_handle(1),
+        );
     }
 
     #[test]
@@ -850,7 +992,13 @@ mod tests {
         // A point off the curve.
         let mut off = point.clone();
         off.y = Tpm2bEccParameter::new(&[7; 32]).unwrap();
-        let p = start_params(&[1; 16], &off.to_bytes(), 0, TpmtSymDef::Null, TpmAlgId::SHA256);
+        let p = start_params(
+            &[1; 16],
+            &off.to_bytes(),
+            0,
+            TpmtSymDef::Null,
+            TpmAlgId::SHA256,
+        );
         expect_rc(
             &mut e,
             TpmCc::START_AUTH_SESSION,
@@ -895,14 +1043,26 @@ mod tests {
             let mut e = testutil::engine();
             let name = insert_sealed(&mut e, b"objpw", USER_WITH_AUTH, &[]);
             // Bound (to lockout, empty authValue) so that the session key is not empty.
-            let mut s = start(&mut e, TpmHandle::NULL, TpmHandle::LOCKOUT, &[], 0, sym, Some(b""));
+            let mut s = start(
+                &mut e,
+                TpmHandle::NULL,
+                TpmHandle::LOCKOUT,
+                &[],
+                0,
+                sym,
+                Some(b""),
+            );
             s.roll();
             let attrs = CONT | TpmaSession::ENCRYPT;
             let a = s.auth(&cp(TpmCc::UNSEAL, &[&name], &[]), b"objpw", attrs, &[]);
             let (rc, rsp) = unseal(&mut e, &[a]);
             assert_eq!(rc, TpmRc::SUCCESS, "{sym:?}");
             let r = Response::parse(&rsp, TpmCc::UNSEAL).unwrap();
-            assert_eq!(r.sessions[0].attributes, TpmaSession(attrs), "attributes are echoed");
+            assert_eq!(
+                r.sessions[0].attributes,
+                TpmaSession(attrs),
+                "attributes are echoed"
+            );
             // The response HMAC covers the encrypted parameter.
             s.check(&r.sessions[0], &rp(TpmCc::UNSEAL, r.parameters), b"objpw");
             let mut data = r.parameters[2..].to_vec();
@@ -912,7 +1072,15 @@ mod tests {
 
             // An encrypt-only second session: its nonceTPM joins the first session's HMAC,
             // and its key has no authValue (it authorizes nothing).
-            let mut enc = start(&mut e, TpmHandle::NULL, TpmHandle::LOCKOUT, &[], 0, sym, Some(b""));
+            let mut enc = start(
+                &mut e,
+                TpmHandle::NULL,
+                TpmHandle::LOCKOUT,
+                &[],
+                0,
+                sym,
+                Some(b""),
+            );
             s.roll();
             enc.roll();
             let cph = cp(TpmCc::UNSEAL, &[&name], &[]);
@@ -932,9 +1100,22 @@ mod tests {
 
     #[test]
     fn command_parameter_decryption() {
-        for sym in [TpmtSymDef::AES_128_CFB, TpmtSymDef::Xor { hash_alg: TpmAlgId::SHA256 }] {
+        for sym in [
+            TpmtSymDef::AES_128_CFB,
+            TpmtSymDef::Xor {
+                hash_alg: TpmAlgId::SHA256,
+            },
+        ] {
             let mut e = testutil::engine();
-            let mut d = start(&mut e, TpmHandle::NULL, TpmHandle::LOCKOUT, &[], 0, sym, Some(b""));
+            let mut d = start(
+                &mut e,
+                TpmHandle::NULL,
+                TpmHandle::LOCKOUT,
+                &[],
+                0,
+                sym,
+                Some(b""),
+            );
             d.roll();
             // TPM2_StartAuthSession whose nonceCaller travels encrypted by session `d`.
             let plain_nonce = [0x42u8; 16];
@@ -954,7 +1135,10 @@ mod tests {
             }
             let cc = TpmCc::START_AUTH_SESSION;
             let handles = [TpmHandle::NULL, TpmHandle::LOCKOUT];
-            let names = [TpmHandle::NULL.0.to_be_bytes(), TpmHandle::LOCKOUT.0.to_be_bytes()];
+            let names = [
+                TpmHandle::NULL.0.to_be_bytes(),
+                TpmHandle::LOCKOUT.0.to_be_bytes(),
+            ];
             let cph = cp(cc, &[&names[0], &names[1]], &params);
             let a = d.auth(&cph, b"", CONT | TpmaSession::DECRYPT, &[]);
             let (rc, rsp) = run(&mut e, cc, &handles, &[a], &params);
@@ -963,7 +1147,10 @@ mod tests {
             // rpHash covers the parameters, not the response handle.
             d.check(&r.sessions[0], &rp(cc, r.parameters), b"");
             // The new session's key was derived from the decrypted nonceCaller.
-            let nonce_tpm = Tpm2bNonce::from_bytes(r.parameters).unwrap().as_bytes().to_vec();
+            let nonce_tpm = Tpm2bNonce::from_bytes(r.parameters)
+                .unwrap()
+                .as_bytes()
+                .to_vec();
             let mut n = Sess {
                 handle: r.handle.unwrap(),
                 key: kdfa256(b"", b"ATH", &nonce_tpm, &plain_nonce, 256),
@@ -996,7 +1183,10 @@ mod tests {
         let r = Response::parse(&rsp, TpmCc::UNSEAL).unwrap();
         assert_eq!(r.sessions[0].attributes, TpmaSession(0));
         s.check(&r.sessions[0], &rp(TpmCc::UNSEAL, r.parameters), b"objpw");
-        assert!(e.state.vol.sessions.is_empty(), "the session ended with the command");
+        assert!(
+            e.state.vol.sessions.is_empty(),
+            "the session ended with the command"
+        );
         assert_eq!(unseal(&mut e, &[good]).0, TpmRc::REFERENCE_S0);
         // Its handle is free again.
         assert_eq!(hmac_session(&mut e).handle, TpmHandle(0x0200_0000));
@@ -1009,15 +1199,36 @@ mod tests {
         let mut rng = KdfaStream::new(HashAlg::Sha256, b"restore", b"KEY", &[], &[]);
         let key = RsaPrivate::generate(2048, 0, &mut rng).unwrap();
         let modulus = key.public().modulus();
-        insert(&mut e, KEY_HANDLE, rsa_key_public(&modulus, STORAGE), b"", &key.prime());
+        insert(
+            &mut e,
+            KEY_HANDLE,
+            rsa_key_public(&modulus, STORAGE),
+            b"",
+            &key.prime(),
+        );
         let salt = [9u8; 32];
-        let enc = key.public().encrypt_oaep(HashAlg::Sha256, b"SECRET\0", &salt, &mut rng).unwrap();
+        let enc = key
+            .public()
+            .encrypt_oaep(HashAlg::Sha256, b"SECRET\0", &salt, &mut rng)
+            .unwrap();
         let material = [b"objpw".as_slice(), &salt].concat();
-        let mut s = start(&mut e, KEY_HANDLE, SEALED_HANDLE, &enc, 0, TpmtSymDef::AES_128_CFB, Some(&material));
+        let mut s = start(
+            &mut e,
+            KEY_HANDLE,
+            SEALED_HANDLE,
+            &enc,
+            0,
+            TpmtSymDef::AES_128_CFB,
+            Some(&material),
+        );
         let blob = e.save_state();
         let mut restored =
             Engine::restore(&blob, Box::new(TestPlatform::new(99))).expect("restore");
-        assert_eq!(restored.save_state().as_slice(), blob.as_slice(), "lossless");
+        assert_eq!(
+            restored.save_state().as_slice(),
+            blob.as_slice(),
+            "lossless"
+        );
         let cph = cp(TpmCc::UNSEAL, &[&name], &[]);
         for engine in [&mut e, &mut restored] {
             let mut c = Sess {
@@ -1063,7 +1274,10 @@ mod tests {
         let (rc, _) = run(&mut e, TpmCc::POLICY_RESTART, &[policy.handle], &[], &[]);
         assert_eq!(rc, TpmRc::SUCCESS);
         assert_eq!(policy_digest(&mut e, policy.handle), empty_policy);
-        assert_eq!(e.state.vol.sessions[&policy.handle.0].policy.command_code, None);
+        assert_eq!(
+            e.state.vol.sessions[&policy.handle.0].policy.command_code,
+            None
+        );
         // PolicyGetDigest on an HMAC session handle is refused at the handle.
         let h = hmac_session(&mut e);
         let (rc, _) = run(&mut e, TpmCc::POLICY_GET_DIGEST, &[h.handle], &[], &[]);
@@ -1076,7 +1290,10 @@ mod tests {
             attributes: TpmaSession(CONT),
             hmac: Tpm2bAuth::empty(),
         };
-        assert_eq!(unseal(&mut e, &[plain(&trial)]).0, TpmRc::ATTRIBUTES.with_session(1));
+        assert_eq!(
+            unseal(&mut e, &[plain(&trial)]).0,
+            TpmRc::ATTRIBUTES.with_session(1)
+        );
         // The empty policy matches an object whose authPolicy is the empty-policy digest;
         // the session key is empty, so the HMAC is empty.
         policy.roll();
@@ -1086,15 +1303,26 @@ mod tests {
         assert!(r.sessions[0].hmac.is_empty());
         assert_eq!(&r.parameters[2..], b"sealed secret");
         // A recorded command code must match the command.
-        e.state.vol.sessions.get_mut(&policy.handle.0).unwrap().policy.command_code =
-            Some(TpmCc::SIGN);
-        assert_eq!(unseal(&mut e, &[plain(&policy)]).0, TpmRc::POLICY_CC.with_session(1));
+        e.state
+            .vol
+            .sessions
+            .get_mut(&policy.handle.0)
+            .unwrap()
+            .policy
+            .command_code = Some(TpmCc::SIGN);
+        assert_eq!(
+            unseal(&mut e, &[plain(&policy)]).0,
+            TpmRc::POLICY_CC.with_session(1)
+        );
         // The session was reset by its successful use; a digest that differs from the
         // object's authPolicy fails.
         let ps = e.state.vol.sessions.get_mut(&policy.handle.0).unwrap();
         ps.reset_policy();
         ps.policy.digest = vec![2; 32];
-        assert_eq!(unseal(&mut e, &[plain(&policy)]).0, TpmRc::POLICY_FAIL.with_session(1));
+        assert_eq!(
+            unseal(&mut e, &[plain(&policy)]).0,
+            TpmRc::POLICY_FAIL.with_session(1)
+        );
         // PolicyAuthValue: the authValue joins the HMAC key (bound-ness does not matter).
         let ps = e.state.vol.sessions.get_mut(&policy.handle.0).unwrap();
         ps.reset_policy();
@@ -1107,7 +1335,13 @@ mod tests {
         let r = Response::parse(&rsp, TpmCc::UNSEAL).unwrap();
         policy.check(&r.sessions[0], &rp(TpmCc::UNSEAL, r.parameters), b"objpw");
         // PolicyPassword: the HMAC field is the password; the response HMAC is empty.
-        e.state.vol.sessions.get_mut(&policy.handle.0).unwrap().policy.password_needed = true;
+        e.state
+            .vol
+            .sessions
+            .get_mut(&policy.handle.0)
+            .unwrap()
+            .policy
+            .password_needed = true;
         policy.roll();
         let mut a = plain(&policy);
         a.hmac = Tpm2bAuth::new(b"objpw").unwrap();
@@ -1116,21 +1350,35 @@ mod tests {
         let r = Response::parse(&rsp, TpmCc::UNSEAL).unwrap();
         assert!(r.sessions[0].hmac.is_empty());
         // Locality.
-        e.state.vol.sessions.get_mut(&policy.handle.0).unwrap().policy.locality = 0b0000_0010;
+        e.state
+            .vol
+            .sessions
+            .get_mut(&policy.handle.0)
+            .unwrap()
+            .policy
+            .locality = 0b0000_0010;
         assert_eq!(unseal(&mut e, &[plain(&policy)]).0, TpmRc::LOCALITY);
-        let cmd = tpm2::command::build_command(TpmCc::UNSEAL, &[SEALED_HANDLE], &[plain(&policy)], &[]).unwrap();
+        let cmd =
+            tpm2::command::build_command(TpmCc::UNSEAL, &[SEALED_HANDLE], &[plain(&policy)], &[])
+                .unwrap();
         let rsp = e.execute(1, &cmd);
         assert_eq!(testutil::rc_of(&rsp), TpmRc::SUCCESS);
         // An object without authPolicy: its empty policy matches no session digest.
         insert_sealed(&mut e, b"objpw", USER_WITH_AUTH, &[]);
-        assert_eq!(unseal(&mut e, &[plain(&policy)]).0, TpmRc::POLICY_FAIL.with_session(1));
+        assert_eq!(
+            unseal(&mut e, &[plain(&policy)]).0,
+            TpmRc::POLICY_FAIL.with_session(1)
+        );
         // A hierarchy without authPolicy cannot be used with a policy session at all.
         let cc = TpmCc::DICTIONARY_ATTACK_LOCK_RESET;
         let (rc, _) = run(&mut e, cc, &[TpmHandle::LOCKOUT], &[plain(&policy)], &[]);
         assert_eq!(rc, TpmRc::AUTH_UNAVAILABLE);
         // And an object without userWithAuth not with its authValue.
         insert_sealed(&mut e, b"objpw", 0, &empty_policy);
-        assert_eq!(unseal(&mut e, &[pw_with(b"objpw")]).0, TpmRc::AUTH_UNAVAILABLE);
+        assert_eq!(
+            unseal(&mut e, &[pw_with(b"objpw")]).0,
+            TpmRc::AUTH_UNAVAILABLE
+        );
     }
 
     #[test]
@@ -1138,7 +1386,15 @@ mod tests {
         let mut e = testutil::engine();
         let name = insert_sealed(&mut e, b"objpw", USER_WITH_AUTH, &[]);
         let mut s = hmac_session(&mut e);
-        let nosym = start(&mut e, TpmHandle::NULL, TpmHandle::NULL, &[], 0, TpmtSymDef::Null, None);
+        let nosym = start(
+            &mut e,
+            TpmHandle::NULL,
+            TpmHandle::NULL,
+            &[],
+            0,
+            TpmtSymDef::Null,
+            None,
+        );
         s.roll();
         let cph = cp(TpmCc::UNSEAL, &[&name], &[]);
         let good = s.auth(&cph, b"objpw", CONT, &[]);
@@ -1146,13 +1402,22 @@ mod tests {
         let mut missing = good.clone();
         missing.session_handle = TpmHandle(0x0200_0007);
         assert_eq!(unseal(&mut e, &[missing.clone()]).0, TpmRc::REFERENCE_S0);
-        assert_eq!(unseal(&mut e, &[good.clone(), missing]).0, TpmRc(TpmRc::REFERENCE_S0.0 + 1));
+        assert_eq!(
+            unseal(&mut e, &[good.clone(), missing]).0,
+            TpmRc(TpmRc::REFERENCE_S0.0 + 1)
+        );
         // The index of an HMAC session named as a policy session.
         let mut wrong_type = good.clone();
         wrong_type.session_handle = TpmHandle(0x0300_0000);
-        assert_eq!(unseal(&mut e, &[wrong_type]).0, TpmRc::HANDLE.with_session(1));
+        assert_eq!(
+            unseal(&mut e, &[wrong_type]).0,
+            TpmRc::HANDLE.with_session(1)
+        );
         // The same session twice.
-        assert_eq!(unseal(&mut e, &[good.clone(), good.clone()]).0, TpmRc::HANDLE.with_session(2));
+        assert_eq!(
+            unseal(&mut e, &[good.clone(), good.clone()]).0,
+            TpmRc::HANDLE.with_session(2)
+        );
         // Password sessions: no nonce, no attributes but continueSession.
         let mut p = pw_with(b"objpw");
         p.nonce = Tpm2bNonce::new(&[1; 16]).unwrap();
@@ -1161,7 +1426,10 @@ mod tests {
         p.attributes = TpmaSession(CONT | TpmaSession::ENCRYPT);
         assert_eq!(unseal(&mut e, &[p]).0, TpmRc::ATTRIBUTES.with_session(1));
         // A password session with no handle to authorize.
-        assert_eq!(unseal(&mut e, &[good.clone(), pw_with(b"")]).0, TpmRc::HANDLE.with_session(2));
+        assert_eq!(
+            unseal(&mut e, &[good.clone(), pw_with(b"")]).0,
+            TpmRc::HANDLE.with_session(2)
+        );
         // decrypt on a command whose first parameter is not a TPM2B; two encrypt sessions;
         // encrypt with no cipher; an extra session that does nothing.
         let mut dec = good.clone();
@@ -1170,11 +1438,20 @@ mod tests {
         let mut enc = good.clone();
         enc.attributes = TpmaSession(CONT | TpmaSession::ENCRYPT);
         let mut enc2 = nosym_auth(&nosym, CONT | TpmaSession::ENCRYPT);
-        assert_eq!(unseal(&mut e, &[enc.clone(), enc2.clone()]).0, TpmRc::ATTRIBUTES.with_session(2));
+        assert_eq!(
+            unseal(&mut e, &[enc.clone(), enc2.clone()]).0,
+            TpmRc::ATTRIBUTES.with_session(2)
+        );
         enc2.attributes = TpmaSession(CONT | TpmaSession::ENCRYPT);
-        assert_eq!(unseal(&mut e, &[good.clone(), enc2]).0, TpmRc::SYMMETRIC.with_session(2));
+        assert_eq!(
+            unseal(&mut e, &[good.clone(), enc2]).0,
+            TpmRc::SYMMETRIC.with_session(2)
+        );
         let idle = nosym_auth(&nosym, CONT);
-        assert_eq!(unseal(&mut e, &[good.clone(), idle]).0, TpmRc::ATTRIBUTES.with_session(2));
+        assert_eq!(
+            unseal(&mut e, &[good.clone(), idle]).0,
+            TpmRc::ATTRIBUTES.with_session(2)
+        );
         // A missing authorization.
         assert_eq!(unseal(&mut e, &[]).0, TpmRc::AUTH_MISSING);
         // Nothing above touched the session: the original authorization still works.
@@ -1196,7 +1473,15 @@ mod tests {
     fn audit_session_digest_and_exclusivity() {
         let mut e = testutil::engine();
         let lockout = TpmHandle::LOCKOUT.0.to_be_bytes();
-        let mut s = start(&mut e, TpmHandle::NULL, TpmHandle::LOCKOUT, &[], 0, TpmtSymDef::Null, Some(b""));
+        let mut s = start(
+            &mut e,
+            TpmHandle::NULL,
+            TpmHandle::LOCKOUT,
+            &[],
+            0,
+            TpmtSymDef::Null,
+            Some(b""),
+        );
         let cc = TpmCc::DICTIONARY_ATTACK_LOCK_RESET;
         let mut expected = vec![0u8; 32];
         for round in 0..3 {
@@ -1213,8 +1498,16 @@ mod tests {
             assert_eq!(rc, TpmRc::SUCCESS);
             let r = Response::parse(&rsp, cc).unwrap();
             let rph = rp(cc, &[]);
-            let exclusive = if round < 2 { TpmaSession::AUDIT_EXCLUSIVE } else { 0 };
-            assert_eq!(r.sessions[0].attributes, TpmaSession(attrs | exclusive), "round {round}");
+            let exclusive = if round < 2 {
+                TpmaSession::AUDIT_EXCLUSIVE
+            } else {
+                0
+            };
+            assert_eq!(
+                r.sessions[0].attributes,
+                TpmaSession(attrs | exclusive),
+                "round {round}"
+            );
             s.check(&r.sessions[0], &rph, b"");
             expected = sha256(&[&expected, &cph, &rph]);
             let session = &e.state.vol.sessions[&s.handle.0];
@@ -1224,7 +1517,10 @@ mod tests {
         s.roll();
         let attrs = CONT | TpmaSession::AUDIT | TpmaSession::AUDIT_EXCLUSIVE;
         let a = s.auth(&cp(cc, &[&lockout], &[]), b"", attrs, &[]);
-        assert_eq!(run(&mut e, cc, &[TpmHandle::LOCKOUT], &[a], &[]).0, TpmRc::EXCLUSIVE);
+        assert_eq!(
+            run(&mut e, cc, &[TpmHandle::LOCKOUT], &[a], &[]).0,
+            TpmRc::EXCLUSIVE
+        );
         // auditReset restarts the digest and makes it exclusive again.
         let attrs = CONT | TpmaSession::AUDIT | TpmaSession::AUDIT_RESET;
         let cph = cp(cc, &[&lockout], &[]);
@@ -1234,9 +1530,20 @@ mod tests {
         let r = Response::parse(&rsp, cc).unwrap();
         assert!(r.sessions[0].attributes.has(TpmaSession::AUDIT_EXCLUSIVE));
         let fresh = sha256(&[&[0u8; 32], &cph, &rp(cc, &[])]);
-        assert_eq!(e.state.vol.sessions[&s.handle.0].audit_digest.as_deref(), Some(fresh.as_slice()));
+        assert_eq!(
+            e.state.vol.sessions[&s.handle.0].audit_digest.as_deref(),
+            Some(fresh.as_slice())
+        );
         // A policy session cannot audit.
-        let p = start(&mut e, TpmHandle::NULL, TpmHandle::NULL, &[], 1, TpmtSymDef::Null, None);
+        let p = start(
+            &mut e,
+            TpmHandle::NULL,
+            TpmHandle::NULL,
+            &[],
+            1,
+            TpmtSymDef::Null,
+            None,
+        );
         let a = nosym_auth(&p, CONT | TpmaSession::AUDIT);
         let (rc, _) = run(&mut e, cc, &[TpmHandle::LOCKOUT], &[pw_with(b""), a], &[]);
         assert_eq!(rc, TpmRc::ATTRIBUTES.with_session(2));

@@ -40,6 +40,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     if e.state.vol.started {
         return Err(TpmRc::INITIALIZE);
     }
+    let locality = e.locality;
     let st = &mut e.state;
     let saved = st.saved.take();
     match (su, saved) {
@@ -51,6 +52,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.null_seed = saved.null_seed;
             st.vol.null_proof = saved.null_proof;
             st.vol.context_counter = saved.context_counter;
+            st.vol.clear_count = saved.clear_count;
             st.vol.platform_auth = saved.platform_auth;
             st.vol.platform_policy = saved.platform_policy;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
@@ -61,9 +63,12 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         }
         (_, Some(saved)) if st.perm.shutdown == ShutdownKind::State => {
             // TPM Restart: the NULL hierarchy and saved contexts survive, PCRs do not.
+            st.vol.pcr = saved.pcr.restarted();
+            st.vol.pcr.set_startup_locality(locality);
             st.vol.null_seed = saved.null_seed;
             st.vol.null_proof = saved.null_proof;
             st.vol.context_counter = saved.context_counter;
+            st.vol.clear_count = saved.clear_count.wrapping_add(1);
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
         }
         _ => {
@@ -72,6 +77,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
                 st.perm.pcr_allocation = alloc;
             }
             st.vol.pcr = PcrBanks::new(&st.perm.pcr_allocation);
+            st.vol.pcr.set_startup_locality(locality);
             st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
             st.perm.restart_count = 0;
         }
@@ -92,6 +98,7 @@ fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             null_seed: st.vol.null_seed.clone(),
             null_proof: st.vol.null_proof.clone(),
             context_counter: st.vol.context_counter,
+            clear_count: st.vol.clear_count,
             platform_auth: st.vol.platform_auth.clone(),
             platform_policy: st.vol.platform_policy.clone(),
         });

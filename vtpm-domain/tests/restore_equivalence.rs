@@ -1,0 +1,235 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `Engine::save_state` → `Engine::restore` is lossless: an engine restored from a blob taken
+//! at any point answers the rest of a command sequence exactly like the engine it was taken
+//! from, byte for byte — random numbers, nonces, keys and signatures included (the DRBG state is
+//! in the blob), and ends in the same state (equal blobs).
+//!
+//! The platform hands out the same entropy bytes on every call, so an engine that re-seeded from
+//! the platform instead of restoring its DRBG would diverge from the original and be caught.
+
+#[path = "support/cmdgen.rs"]
+mod cmdgen;
+
+use cmdgen::{
+    B, CC_CREATE_PRIMARY, CC_GET_RANDOM, CC_SHUTDOWN, CC_STARTUP, Cmd, RH_OWNER, Target, command,
+    ecc_template, generate, hex, pw_session, rc_name, rc_of, run_one,
+};
+use vtpm_domain::engine::{Engine, Platform};
+
+/// Every call returns the same bytes: output does not depend on how much was drawn before.
+struct ConstPlatform(u8);
+
+impl Platform for ConstPlatform {
+    fn fill_entropy(&mut self, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.0 ^ (i as u8).wrapping_mul(31);
+        }
+    }
+    fn monotonic_ms(&mut self) -> u64 {
+        1000
+    }
+}
+
+struct Ours(Engine);
+
+impl Target for Ours {
+    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
+        self.0.execute(0, cmd)
+    }
+}
+
+fn fresh(seed: u8) -> Ours {
+    let mut e = Engine::manufacture(Box::new(ConstPlatform(seed)));
+    let rsp = e.execute(0, &command(CC_STARTUP, &[], &[], &[0, 0]));
+    assert_eq!(rc_of(&rsp), 0, "Startup(CLEAR): {}", rc_name(rc_of(&rsp)));
+    Ours(e)
+}
+
+fn restored(from: &Engine, seed: u8) -> Ours {
+    let blob = from.save_state();
+    Ours(Engine::restore(&blob, Box::new(ConstPlatform(seed))).expect("restore"))
+}
+
+/// Runs `cmds` on `a`; at each index in `points` (ascending) the current state is copied into
+/// a new engine, and from there on every command goes to both, whose responses must be equal.
+fn check(cmds: &[Cmd], points: &[usize], seed: u8) -> (usize, usize) {
+    let mut a = fresh(seed);
+    let mut objs_a = Vec::new();
+    let mut copies: Vec<(usize, Ours, Vec<Option<u32>>)> = Vec::new();
+    let mut compared = 0;
+    let mut succeeded = 0;
+    for i in 0..cmds.len() {
+        if points.contains(&i) {
+            copies.push((i, restored(&a.0, seed), objs_a.clone()));
+        }
+        let ra = run_one(&mut a, &mut objs_a, cmds, i);
+        if rc_of(&ra) == 0 {
+            succeeded += 1;
+        }
+        for (from, b, objs_b) in &mut copies {
+            let rb = run_one(b, objs_b, cmds, i);
+            compared += 1;
+            assert_eq!(
+                hex(&ra),
+                hex(&rb),
+                "command #{i} ({}) after a restore at #{from}: {}\n  original {}\n  restored {}",
+                cmds[i].kind,
+                hex(&cmds[i].bytes(&objs_a)),
+                rc_name(rc_of(&ra)),
+                rc_name(rc_of(&rb)),
+            );
+        }
+    }
+    let end = a.0.save_state();
+    for (from, b, _) in &copies {
+        assert!(
+            *end == *b.0.save_state(),
+            "final state differs for the copy restored at #{from}"
+        );
+    }
+    (compared, succeeded)
+}
+
+#[test]
+fn generated_sequences_survive_restore() {
+    let mut total = 0;
+    let mut ok = 0;
+    for seed in 1..=4u64 {
+        let cmds = generate(seed, 250);
+        let points = [0, 1, 17, 60, 121, 200, 249];
+        let (c, s) = check(&cmds, &points, seed as u8);
+        total += c;
+        ok += s;
+    }
+    println!("restore equivalence: {total} responses compared, {ok} successful originals");
+}
+
+/// A state rich in volatile objects: primaries, random draws (the DRBG advances), PCR changes.
+#[test]
+fn keys_and_random_survive_restore() {
+    let storage = 0x0003_0072;
+    let signing = 0x0004_0072;
+    let mut cmds = Vec::new();
+    let cp = |attrs: u32, sym: bool, scheme: Option<u16>| -> Vec<u8> {
+        B::new()
+            .b(&B::new().b(&[]).b(&[]).done())
+            .raw(&ecc_template(attrs, sym, scheme, 3))
+            .b(&[])
+            .u32(0)
+            .done()
+    };
+    let raw = |cc: u32, handles: &[u32], pw: bool, params: Vec<u8>| {
+        let sessions = if pw {
+            vec![pw_session(&[])]
+        } else {
+            Vec::new()
+        };
+        command(cc, handles, &sessions, &params)
+    };
+    cmds.push(raw(CC_GET_RANDOM, &[], false, vec![0, 32]));
+    cmds.push(raw(
+        CC_CREATE_PRIMARY,
+        &[RH_OWNER],
+        true,
+        cp(storage, true, None),
+    ));
+    cmds.push(raw(CC_GET_RANDOM, &[], false, vec![0, 16]));
+    cmds.push(raw(
+        CC_CREATE_PRIMARY,
+        &[0x4000_0007],
+        true,
+        cp(signing, false, Some(0x000B)),
+    ));
+    for _ in 0..5 {
+        cmds.push(raw(CC_GET_RANDOM, &[], false, vec![0, 48]));
+    }
+    for point in 0..=cmds.len() {
+        let mut a = fresh(9);
+        let mut b = None;
+        for (i, c) in cmds.iter().enumerate() {
+            if i == point {
+                b = Some(restored(&a.0, 9));
+            }
+            let ra = a.send(c);
+            if let Some(b) = b.as_mut() {
+                let rb = b.send(c);
+                assert_eq!(
+                    hex(&ra),
+                    hex(&rb),
+                    "command #{i} after a restore at #{point}"
+                );
+            }
+        }
+        if let Some(b) = b {
+            assert!(
+                *a.0.save_state() == *b.0.save_state(),
+                "restore at #{point}"
+            );
+        }
+    }
+}
+
+/// Shutdown(STATE), save, restore into a new engine, _TPM_Init, Startup(STATE): both engines
+/// continue identically.
+#[test]
+fn shutdown_state_blob_resumes() {
+    let cmds = generate(11, 120);
+    let mut a = fresh(3);
+    let mut objs = Vec::new();
+    for i in 0..cmds.len() {
+        run_one(&mut a, &mut objs, &cmds, i);
+    }
+    let rsp = a.send(&command(CC_SHUTDOWN, &[], &[], &[0, 1]));
+    assert_eq!(rc_of(&rsp), 0, "Shutdown(STATE): {}", rc_name(rc_of(&rsp)));
+    let mut b = restored(&a.0, 3);
+    a.0.power_on();
+    b.0.power_on();
+    for e in [&mut a, &mut b] {
+        let rsp = e.send(&command(CC_STARTUP, &[], &[], &[0, 1]));
+        assert_eq!(rc_of(&rsp), 0, "Startup(STATE): {}", rc_name(rc_of(&rsp)));
+    }
+    let more = generate(12, 120);
+    let (mut oa, mut ob) = (Vec::new(), Vec::new());
+    for i in 0..more.len() {
+        let ra = run_one(&mut a, &mut oa, &more, i);
+        let rb = run_one(&mut b, &mut ob, &more, i);
+        assert_eq!(
+            hex(&ra),
+            hex(&rb),
+            "command #{i} ({}) after Startup(STATE)",
+            more[i].kind
+        );
+    }
+}
+
+/// Damaged blobs are refused, never accepted or panicked on.
+#[test]
+fn damaged_blobs_are_refused() {
+    let mut a = fresh(5);
+    let cmds = generate(5, 80);
+    let mut objs = Vec::new();
+    for i in 0..cmds.len() {
+        run_one(&mut a, &mut objs, &cmds, i);
+    }
+    let blob = a.0.save_state();
+    assert!(Engine::restore(&blob, Box::new(ConstPlatform(5))).is_ok());
+    let step = (blob.len() / 300).max(1);
+    for cut in (0..blob.len()).step_by(step) {
+        assert!(
+            Engine::restore(&blob[..cut], Box::new(ConstPlatform(5))).is_err(),
+            "a blob cut to {cut} of {} bytes was accepted",
+            blob.len()
+        );
+    }
+    for pos in (0..blob.len()).step_by(step) {
+        let mut bad = blob.to_vec();
+        bad[pos] ^= 0x01;
+        assert!(
+            Engine::restore(&bad, Box::new(ConstPlatform(5))).is_err(),
+            "a blob with byte {pos} flipped was accepted"
+        );
+    }
+    let mut long = blob.to_vec();
+    long.push(0);
+    assert!(Engine::restore(&long, Box::new(ConstPlatform(5))).is_err());
+}
