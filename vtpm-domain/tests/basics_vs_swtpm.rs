@@ -19,6 +19,7 @@
 //! - random bytes (only their number is compared).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use tpm2::alg::TpmAlgId;
 use tpm2::pt::TpmPt;
@@ -130,7 +131,11 @@ impl Pair {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    b.iter()
+        .fold(String::with_capacity(2 * b.len()), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -294,6 +299,16 @@ fn known_header_differences() -> Vec<(&'static str, Vec<u8>, u32)> {
             "sessions tag, authSize 5",
             command(0x8002, CC_GET_RANDOM, &[], &unhex("0000000500000000000008")),
             0x095,
+        ),
+        // Sessions on a command that takes none (TPM2_FlushContext): TPM_RC_AUTH_CONTEXT.
+        (
+            "FlushContext with a password session",
+            unhex(
+                "80020000001b0000016500000009400000090000010000 80000000"
+                    .replace(' ', "")
+                    .as_str(),
+            ),
+            0x145,
         ),
         // Malformed authorization areas on TPM2_GetRandom (libtpms numbers the session).
         (
@@ -955,5 +970,49 @@ fn test_parms_matches_swtpm() {
             ours.with_parameter(1).0
         };
         assert_eq!(rc_name(rc_of(&o)), rc_name(want), "{what}");
+    }
+}
+
+#[test]
+fn loaded_objects_and_sessions_are_listed_like_swtpm() {
+    let mut p = Pair::started();
+    // An HMAC session (no salt, no bind, SHA-256) and a keyed-hash primary key in the owner
+    // hierarchy; both TPMs number them alike.
+    let start_session = command(
+        0x8001,
+        0x176,
+        &[0x4000_0007, 0x4000_0007],
+        &unhex("00100102030405060708090a0b0c0d0e0f100000000010000b"),
+    );
+    let (ours, theirs) = p.same_rc(&start_session, "StartAuthSession");
+    assert_eq!(rc_of(&ours), 0, "StartAuthSession");
+    assert_eq!(ours[10..14], theirs[10..14], "session handle");
+    let public = "0010000800 0b0004007200000005000b0000".replace(' ', "");
+    let create_primary = with_pw(
+        0x131,
+        &[0x4000_0001],
+        &unhex(&format!("00040000 0000{public}0000 00000000").replace(' ', "")),
+    );
+    let (ours, theirs) = p.same_rc(&create_primary, "CreatePrimary");
+    assert_eq!(rc_of(&ours), 0, "CreatePrimary");
+    assert_eq!(ours[10..14], theirs[10..14], "object handle");
+    for (start, count) in [
+        (0x0200_0000, 10),
+        (0x0300_0000, 10),
+        (0x8000_0000, 10),
+        (0x8000_0000, 0),
+        (0x8000_0001, 1),
+    ] {
+        p.same(&get_cap(1, start, count), "loaded handles");
+    }
+    // The counters that follow from them.
+    for pt in [
+        TpmPt::HR_LOADED,
+        TpmPt::HR_LOADED_AVAIL,
+        TpmPt::HR_ACTIVE,
+        TpmPt::HR_ACTIVE_AVAIL,
+        TpmPt::HR_TRANSIENT_AVAIL,
+    ] {
+        p.same(&get_cap(6, pt.0, 1), &format!("{pt}"));
     }
 }

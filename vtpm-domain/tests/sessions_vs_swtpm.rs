@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::many_single_char_names)]
 //! Sessions, cross-checked with swtpm 0.7.1 / libtpms: a small HMAC-session client written
 //! here with the `sha2`, `hmac`, `aes`, `cfb-mode`, `rsa` and `p256` crates (not with the
 //! engine's crypto module) runs the same flows against swtpm and against our engine.
@@ -746,6 +747,8 @@ fn errors(t: &mut dyn Tpm, log: &mut Log) {
         "HMAC session named as a policy session",
         &[with(0x0300_0000)],
     );
+    run("an object handle as session handle", &[with(0x8000_0000)]);
+    run("a hierarchy handle as session handle", &[with(0x4000_0001)]);
     run("the same session twice", &[good.clone(), good.clone()]);
     let mut pw = TpmsAuthCommand::password(Tpm2bAuth::empty());
     pw.nonce = Tpm2bNonce::new(&[1; 16]).unwrap();
@@ -788,6 +791,39 @@ fn errors(t: &mut dyn Tpm, log: &mut Log) {
         &[good.clone(), dec_null],
     );
 
+    // Malformed authorization areas.
+    let pw = TpmsAuthCommand::password(Tpm2bAuth::empty()).to_bytes();
+    let raw = |area: &[u8], declared: usize| {
+        let mut c = vec![0x80, 0x02, 0, 0, 0, 0];
+        c.extend(TpmCc::PCR_EVENT.0.to_be_bytes());
+        c.extend(PCR16.0.to_be_bytes());
+        c.extend(u32::try_from(declared).unwrap().to_be_bytes());
+        c.extend_from_slice(area);
+        c.extend_from_slice(&params);
+        let n = u32::try_from(c.len()).unwrap().to_be_bytes();
+        c[2..6].copy_from_slice(&n);
+        c
+    };
+    let mut reserved = pw.clone();
+    reserved[6] |= 0x08;
+    let mut long_nonce = vec![0x40, 0, 0, 9, 0, 65];
+    long_nonce.extend([0; 65]);
+    long_nonce.extend([1, 0, 0]);
+    let four = [pw.clone(), pw.clone(), pw.clone(), pw.clone()].concat();
+    let cases: [(&str, Vec<u8>); 7] = [
+        ("authorizationSize 8", raw(&pw, 8)),
+        ("authorizationSize past the end", raw(&pw, 200)),
+        ("authorizationSize cutting a session", raw(&[pw.clone(), pw.clone()].concat(), 12)),
+        ("reserved session attribute", raw(&reserved, reserved.len())),
+        ("nonce of 65 octets", raw(&long_nonce, long_nonce.len())),
+        ("four sessions", raw(&four, four.len())),
+        ("authorizationSize 0", raw(&[], 0)),
+    ];
+    for (what, c) in cases {
+        let rsp = t.send(&c);
+        log.rc(what, TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]])));
+    }
+
     // A decrypt session and a first parameter that is not all there.
     let dec = TpmsAuthCommand {
         session_handle: s.handle,
@@ -796,7 +832,7 @@ fn errors(t: &mut dyn Tpm, log: &mut Log) {
         hmac: Tpm2bAuth::empty(),
     };
     for (what, p) in [("size past the end", vec![0, 200, 1]), ("no size", vec![0])] {
-        let rc = exec(t, cc, &null2, &[dec.clone()], &p).0;
+        let rc = exec(t, cc, &null2, std::slice::from_ref(&dec), &p).0;
         log.rc(&format!("encrypted parameter, {what}"), rc);
     }
 
@@ -1159,7 +1195,7 @@ fn policy(t: &mut dyn Tpm, log: &mut Log) {
         .unwrap()
         .to_bytes();
     params.extend(TpmAlgId::SHA256.to_bytes());
-    let mut hmac = |t: &mut dyn Tpm, key: TpmHandle, s: TpmsAuthCommand| {
+    let hmac = |t: &mut dyn Tpm, key: TpmHandle, s: TpmsAuthCommand| {
         exec(t, TpmCc::HMAC, &[key], &[s], &params).0
     };
     let pw = TpmsAuthCommand::password(Tpm2bAuth::empty());

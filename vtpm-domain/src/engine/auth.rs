@@ -599,7 +599,7 @@ fn check_auth_session(
             return Err(TpmRc::AUTH_UNAVAILABLE);
         }
     }
-    let given = hmacs.get(i).map(Tpm2bAuth::as_bytes).unwrap_or(&[]);
+    let given = hmacs.get(i).map_or(&[][..], Tpm2bAuth::as_bytes);
     let ok = if handle == TpmHandle::PASSWORD || password_needed {
         ct_eq(trim_zeros(given), &auth_value(engine, h))
     } else {
@@ -739,7 +739,7 @@ pub(crate) fn authorize(
             }
             slots[i].include_auth = false;
             let expected = expected_command_hmac(engine, &mut cmd, &slots, decrypt, encrypt, i);
-            let given = hmacs.get(i).map(Tpm2bAuth::as_bytes).unwrap_or(&[]);
+            let given = hmacs.get(i).map_or(&[][..], Tpm2bAuth::as_bytes);
             if !ct_eq(given, &expected) {
                 return Err(register_failure(engine, &slots[i]).with_session(n));
             }
@@ -809,7 +809,7 @@ pub(crate) fn respond(
     engine: &mut Engine,
     mut ctx: AuthContext,
     cc: TpmCc,
-    params: &mut Vec<u8>,
+    params: &mut [u8],
 ) -> Result<Vec<TpmsAuthResponse>, TpmRc> {
     // New nonces, same sizes. Computed first so that nothing changes if encryption fails.
     let mut nonces: Vec<Vec<u8>> = Vec::with_capacity(ctx.slots.len());
@@ -1095,7 +1095,7 @@ mod tests {
             &mut e,
             TpmCc::START_AUTH_SESSION,
             &null2,
-            &[dec.clone()],
+            core::slice::from_ref(&dec),
             &[0, 200, 1],
         );
         assert_eq!(rc, TpmRc::SIZE.with_session(1));

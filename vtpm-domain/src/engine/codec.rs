@@ -231,3 +231,12 @@ impl Persist for u32 {
         r.u32("u32")
     }
 }
+
+impl Persist for u64 {
+    fn save(&self, w: &mut Writer) {
+        w.u64(*self);
+    }
+    fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
+        r.u64("u64")
+    }
+}

@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 
-use tpm2::auth::read_command_sessions;
+use tpm2::auth::{MAX_SESSIONS, MIN_AUTH_COMMAND_SIZE, TpmsAuthCommand};
 use tpm2::header::{HEADER_SIZE, MAX_PACKET_SIZE};
 use tpm2::response::{build_response, error_response};
 use tpm2::st::TpmSt;
@@ -135,6 +135,30 @@ pub(crate) fn execute(engine: &mut Engine, command: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Reads the authorization area (part 1 §18.7) with the response codes of the reference
+/// implementation (checked against swtpm in `tests/sessions_vs_swtpm.rs`): TPM_RC_SIZE for an
+/// authorizationSize below one session or beyond the command, and for a fourth session (with
+/// session number 4); a session that does not unmarshal gives its field's code with the
+/// session number.
+fn read_sessions(r: &mut Reader<'_>) -> Result<Vec<TpmsAuthCommand>, TpmRc> {
+    let size = r.u32("authorizationSize").map_err(|_| TpmRc::INSUFFICIENT)?;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if size < MIN_AUTH_COMMAND_SIZE || size > r.remaining() {
+        return Err(TpmRc::SIZE);
+    }
+    let mut area = Reader::new(r.bytes(size, "authorization area").map_err(|_| TpmRc::SIZE)?);
+    let mut sessions = Vec::new();
+    while !area.is_empty() {
+        let n = u8::try_from(sessions.len() + 1).unwrap_or(u8::MAX);
+        if sessions.len() == MAX_SESSIONS {
+            return Err(TpmRc::SIZE.with_session(n));
+        }
+        let s = TpmsAuthCommand::unmarshal(&mut area).map_err(|e| wire_rc(&e).with_session(n))?;
+        sessions.push(s);
+    }
+    Ok(sessions)
+}
+
 fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     // §5.2 header validation.
     if command.len() < HEADER_SIZE {
@@ -170,7 +194,7 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     let mut handles = Vec::with_capacity(entry.handles.len());
     for (i, kind) in entry.handles.iter().enumerate() {
         let n = u8::try_from(i + 1).unwrap_or(u8::MAX);
-        let h = TpmHandle::unmarshal(&mut r).map_err(|_| TpmRc::INSUFFICIENT)?;
+        let h = TpmHandle::unmarshal(&mut r).map_err(|_| TpmRc::INSUFFICIENT.with_handle(n))?;
         entity::check_handle(engine, *kind, h).map_err(|rc| {
             // TPM_RC_REFERENCE_H0..H6 number the handle in the code itself (part 2 §6.6.3).
             if rc == TpmRc::REFERENCE_H0 {
@@ -186,14 +210,11 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     let has_sessions = tag == TpmSt::SESSIONS;
     let sessions = if has_sessions {
         if info.no_sessions {
-            return Err(TpmRc::BAD_TAG);
+            // Part 3 §5.4: a session on a command that cannot take one (Startup and the
+            // context commands).
+            return Err(TpmRc::AUTH_CONTEXT);
         }
-        read_command_sessions(&mut r).map_err(|e| match e {
-            tpm2::Error::Truncated { .. } => TpmRc::AUTHSIZE,
-            tpm2::Error::TooSmall { .. } | tpm2::Error::TooLarge { .. } => TpmRc::AUTHSIZE,
-            tpm2::Error::SizeMismatch { .. } => TpmRc::AUTHSIZE,
-            other => wire_rc(&other),
-        })?
+        read_sessions(&mut r)?
     } else {
         if info.auth_handles > 0 {
             return Err(TpmRc::AUTH_MISSING);

@@ -58,8 +58,10 @@ pub(crate) enum HandleKind {
 pub(crate) const PCR_COUNT: u32 = 24;
 
 /// Checks `h` against `kind` (TPM_RC_VALUE for a handle of the wrong type) and that it refers
-/// to something present (TPM_RC_HANDLE), enabled (TPM_RC_HIERARCHY). The caller adds the
-/// handle number.
+/// to something present, enabled (TPM_RC_HIERARCHY). The caller adds the handle number. An
+/// absent persistent object or NV index is TPM_RC_HANDLE; an absent transient object or
+/// session is the warning TPM_RC_REFERENCE_H0 (as libtpms and the reference code answer: the
+/// caller may have to load or re-load it).
 pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> Result<(), TpmRc> {
     use HandleKind as K;
     let ty = h.ty();
@@ -136,7 +138,8 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             pcr_index(h).map(|_| ())
         }
         K::Context => match ty {
-            TpmHt::TRANSIENT | TpmHt::PERSISTENT => object_present(engine, h),
+            // TPMI_DH_CONTEXT: transient objects and sessions, no persistent objects.
+            TpmHt::TRANSIENT => object_present(engine, h),
             TpmHt::HMAC_SESSION | TpmHt::POLICY_SESSION => session_present(engine, h),
             _ => Err(TpmRc::VALUE),
         },
@@ -177,8 +180,15 @@ pub(crate) fn hierarchy_enabled(engine: &Engine, h: TpmHandle) -> bool {
 }
 
 fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    // As libtpms: a transient handle beyond TRANSIENT_LAST is no TPMI_DH_OBJECT (TPM_RC_VALUE),
+    // a transient object that is not loaded is TPM_RC_REFERENCE_H0 (+ handle index, added by
+    // the dispatcher), a persistent object that does not exist is TPM_RC_HANDLE.
+    let transient = h.ty() == TpmHt::TRANSIENT;
+    if transient && !super::object::transient_in_range(h) {
+        return Err(TpmRc::VALUE);
+    }
     let Some(obj) = engine.state.object(h) else {
-        return Err(TpmRc::HANDLE);
+        return Err(if transient { TpmRc::REFERENCE_H0 } else { TpmRc::HANDLE });
     };
     if hierarchy_enabled(engine, obj.hierarchy) { Ok(()) } else { Err(TpmRc::HIERARCHY) }
 }

@@ -20,6 +20,10 @@ pub(crate) fn wire_rc(e: &Error) -> TpmRc {
 
 /// The code of an interface type's unmarshalling failure, by TCG type name.
 fn by_type(what: &str) -> TpmRc {
+    // A ticket's structure tag (TPMT_TK_*: TPMI_ST_* tags) fails with TPM_RC_TAG.
+    if what.starts_with("TPMT_TK") {
+        return TpmRc::TAG;
+    }
     // Part 2 gives these TPM_RC_VALUE, and libtpms returns it (checked with swtpm by
     // tests/objects_vs_swtpm.rs): TPMI_ALG_KEYEDHASH_SCHEME, TPMI_ALG_RSA_SCHEME and the key
     // sizes (TPMI_RSA_KEY_BITS, TPMI_AES_KEY_BITS, ...).

@@ -150,6 +150,8 @@ pub(crate) struct BoundEntity {
 }
 
 /// One session.
+// `session_key` is the specification's sessionKey.
+#[allow(clippy::struct_field_names)]
 pub(crate) struct Session {
     /// HMAC, policy or trial.
     pub kind: SessionKind,
@@ -296,10 +298,8 @@ pub(crate) fn new_handle(
         return Err(TpmRc::SESSION_MEMORY);
     }
     let used = |i: u32| sessions.keys().any(|k| k & HANDLE_INDEX_MASK == i);
-    // MAX_ACTIVE_SESSIONS is 64, so every index fits in u32.
-    let index = (0..MAX_ACTIVE_SESSIONS as u32)
-        .find(|i| !used(*i))
-        .ok_or(TpmRc::SESSION_HANDLES)?;
+    let max = u32::try_from(MAX_ACTIVE_SESSIONS).unwrap_or(u32::MAX);
+    let index = (0..max).find(|i| !used(*i)).ok_or(TpmRc::SESSION_HANDLES)?;
     let base = u32::from(kind.handle_type().0) << 24;
     Ok(TpmHandle(base | index))
 }
@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn session_handles_run_out() {
         let mut map = BTreeMap::new();
-        for i in 0..MAX_ACTIVE_SESSIONS as u32 {
+        for i in 0..u32::try_from(MAX_ACTIVE_SESSIONS).unwrap() {
             map.insert(0x0200_0000 | i, sample(SessionKind::Hmac));
         }
         assert_eq!(

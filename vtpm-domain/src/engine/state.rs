@@ -246,6 +246,9 @@ pub(crate) struct Volatile {
     /// clearCount: TPM Restarts since the last TPM Reset (kept by TPM Resume); contexts of
     /// stClear objects are bound to it (commands/context.rs).
     pub clear_count: u32,
+    /// The sequence number of the live context of each context-saved session, by session
+    /// handle (TPM2_ContextLoad refuses any other context of the session).
+    pub session_contexts: BTreeMap<u32, u64>,
     /// The TPM's random bit generator.
     pub drbg: CtrDrbg,
     /// The self tests not yet passed since _TPM_Init (bit i: test i of `commands::testing`).
@@ -294,6 +297,7 @@ impl Volatile {
             sessions: BTreeMap::new(),
             context_counter: 0,
             clear_count: 0,
+            session_contexts: BTreeMap::new(),
             drbg: new_drbg(platform),
             untested: u32::MAX,
             failed_test: None,
@@ -336,7 +340,8 @@ impl State {
             clock: 0,
             reset_count: 0,
             restart_count: 0,
-            shutdown: ShutdownKind::None,
+            // A new TPM starts as if orderly shut down (as libtpms manufactures).
+            shutdown: ShutdownKind::Clear,
         };
         let vol = Volatile::new(platform, &allocation);
         Self {
@@ -569,6 +574,7 @@ impl Persist for Volatile {
         save_map(w, &self.sessions);
         w.u64(self.context_counter);
         w.u32(self.clear_count);
+        save_map(w, &self.session_contexts);
         w.bytes(&self.drbg.to_bytes());
         w.u32(self.untested);
         w.bool(self.failed_test.is_some());
@@ -592,6 +598,7 @@ impl Persist for Volatile {
             sessions: load_map(r, "sessions")?,
             context_counter: r.u64("contextCounter")?,
             clear_count: r.u32("clearCount")?,
+            session_contexts: load_map(r, "session contexts")?,
             drbg: CtrDrbg::from_bytes(r.bytes(MAX_VALUE, "DRBG")?)
                 .map_err(|_| StateError::BadValue("DRBG"))?,
             untested: r.u32("untested self tests")?,

@@ -532,8 +532,16 @@ impl Gen {
         self.live.iter().rev().find(|(_, k, _)| want(*k)).cloned()
     }
 
-    fn forget(&mut self, slot: usize) {
+    /// Stops tracking a sequence its completion should have ended, and flushes it in case the
+    /// completion failed (both TPMs then answer TPM_RC_HANDLE or both free it), so that no TPM
+    /// keeps objects the generator does not know about.
+    fn forget_and_flush(&mut self, slot: usize) {
         self.live.retain(|(s, _, _)| *s != slot);
+        self.push(
+            Cmd::new("FlushContext", CC_FLUSH_CONTEXT)
+                .cmp(Cmp::Full)
+                .with_flush(H::Obj(slot)),
+        );
     }
 
     fn pcr_select(&mut self) -> Vec<u8> {
@@ -835,7 +843,7 @@ impl Gen {
                             .session(pw_session(&auth))
                             .p(B::new().b(&data).done()),
                     );
-                    self.forget(slot);
+                    self.forget_and_flush(slot);
                 }
                 _ => {
                     let n = self.data_len(1024);
@@ -857,7 +865,7 @@ impl Gen {
                             .cmp(cmp),
                     );
                     if auth != b"wrong" {
-                        self.forget(slot);
+                        self.forget_and_flush(slot);
                     }
                 }
             }
@@ -889,10 +897,17 @@ impl Gen {
 
     fn read_public(&mut self) {
         if self.rng.chance(1, 3) || self.live.is_empty() {
+            // libtpms needs a free object slot before it looks a persistent handle up
+            // (TPM_RC_OBJECT_MEMORY otherwise): ask for one only while a slot is free.
+            let persistent = if self.live.len() < 3 {
+                0x8100_0001
+            } else {
+                0x8000_0001
+            };
             let h = self.rng.pick(&[
                 0x8000_0000,
                 0x80FF_FFF0,
-                0x8100_0001,
+                persistent,
                 0x0200_0000,
                 0x4000_0001,
                 0x0000_0007,
@@ -1067,7 +1082,10 @@ impl Gen {
             32
         };
         let digest = self.rng.bytes(dlen);
-        let scheme = match self.rng.below(6) {
+        let pick = self.rng.below(6);
+        // RSASSA is deterministic; RSA-PSS has a random salt.
+        let cmp = if pick == 1 { Cmp::Len } else { Cmp::Full };
+        let scheme = match pick {
             0 => B::new().u16(ALG_NULL).done(),
             1 => B::new().u16(ALG_RSAPSS).u16(ALG_SHA256).done(),
             2 => B::new().u16(ALG_RSASSA).u16(ALG_SHA1).done(),
@@ -1089,7 +1107,7 @@ impl Gen {
                 .h(handle)
                 .pw()
                 .p(B::new().b(&digest).raw(&scheme).raw(&ticket).done())
-                .cmp(Cmp::Full),
+                .cmp(cmp),
         );
     }
 
@@ -1123,7 +1141,9 @@ impl Gen {
             Cmd::new("VerifySignature", CC_VERIFY_SIGNATURE)
                 .h(H::Obj(slot))
                 .p(params)
-                .cmp(Cmp::Full),
+                // The ticket's HMAC uses the hierarchy's proof unless the key is in the NULL
+                // hierarchy: compare the header, ticket tag and hierarchy, and the length.
+                .cmp(Cmp::Prefix(16)),
         );
     }
 

@@ -31,7 +31,10 @@
 //! (`object::MAX_LOADED_OBJECTS`, `object::MAX_PERSISTENT_OBJECTS`,
 //! `session::MAX_LOADED_SESSIONS`, `session::MAX_ACTIVE_SESSIONS`). The `pub(crate)` constants
 //! below are the other limits this TPM reports; the modules that own the corresponding
-//! resources must enforce them (saved-context sizes and gap, NV index sizes, PCR attributes).
+//! resources must enforce them (saved-context sizes and gap, NV index count and size). The PCR
+//! properties are computed from the rules `crate::engine::pcr` enforces. No command needs
+//! physical presence or is audited, so TPM_CAP_PP_COMMANDS and TPM_CAP_AUDIT_COMMANDS are
+//! empty; no NV index and no ACT exist.
 //!
 //! # Identity
 //!

@@ -25,10 +25,11 @@
 //! Restarts since the last Reset) binds the contexts of stClear objects, which therefore do not
 //! survive a TPM Restart.
 //!
-//! A saved session stays in the session table, marked saved. TPM2_ContextLoad accepts its
-//! context only if the decrypted session is exactly the one the table holds (the nonce changes
-//! at every use, so an older context of the same session is refused with TPM_RC_HANDLE) and
-//! the session is still saved.
+//! A saved session stays in the session table, marked saved, and `Volatile::session_contexts`
+//! records the sequence number of its context. TPM2_ContextLoad accepts a session context only
+//! if the session is still saved, the context is the last one saved (same sequence; older
+//! contexts of the session are refused with TPM_RC_HANDLE, as part 3 §28.3 requires) and the
+//! decrypted session is exactly the one the table holds.
 //!
 //! # Context gap
 //!
@@ -67,7 +68,9 @@ use crate::engine::object::{
     MAX_PERSISTENT_OBJECTS, Object, alloc_transient_handle, transient_in_range,
 };
 use crate::engine::rcmap::wire_rc;
-use crate::engine::session::{HANDLE_INDEX_MASK, MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS};
+use crate::engine::session::{
+    HANDLE_INDEX_MASK, MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS, Session,
+};
 
 /// This family's rows of the dispatch table.
 pub(crate) const ENTRIES: &[Entry] = &[
@@ -261,7 +264,7 @@ fn context_save(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             .vol
             .sessions
             .get(&h.0)
-            .is_some_and(|s| s.is_loaded())
+            .is_some_and(Session::is_loaded)
         {
             return Err(TpmRc::HANDLE.with_handle(1));
         }
@@ -276,6 +279,7 @@ fn context_save(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             .ok_or(TpmRc::HANDLE.with_handle(1))?;
         session.mark_saved(true);
         let body = encode(&*session);
+        e.state.vol.session_contexts.insert(h.0, sequence);
         protect(e, TpmHandle::NULL, sequence, h, &body)?
     } else {
         // TPMI_DH_CONTEXT has no persistent objects.
@@ -292,9 +296,10 @@ fn context_load(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let body = unprotect(e, &context)?;
     let saved = context.saved_handle;
     if is_session(saved) {
+        let live = e.state.vol.session_contexts.get(&saved.0) == Some(&context.sequence);
         let stored = e.state.vol.sessions.get(&saved.0);
-        let current = stored.filter(|s| !s.is_loaded()).map(|s| encode(s));
-        if !current.is_some_and(|c| ct_eq(&c, &body)) {
+        let current = stored.filter(|s| !s.is_loaded()).map(encode);
+        if !live || !current.is_some_and(|c| ct_eq(&c, &body)) {
             return Err(TpmRc::HANDLE.with_parameter(1));
         }
         let loaded = e
@@ -310,6 +315,7 @@ fn context_load(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         if let Some(s) = e.state.vol.sessions.get_mut(&saved.0) {
             s.mark_saved(false);
         }
+        e.state.vol.session_contexts.remove(&saved.0);
         ctx.out_handle = Some(saved);
     } else {
         if !hierarchy_enabled(e, context.hierarchy) {
@@ -352,6 +358,7 @@ fn flush_context(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         match key {
             Some(k) => {
                 e.state.vol.sessions.remove(&k);
+                e.state.vol.session_contexts.remove(&k);
                 Ok(())
             }
             None => Err(TpmRc::HANDLE.with_parameter(1)),
@@ -430,18 +437,24 @@ fn evict_control(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::many_single_char_names
+    )]
 
     use super::*;
+    use crate::engine::object::Sensitive;
     use alloc::boxed::Box;
     use tpm2::Marshal;
     use tpm2::response::Response;
     use tpm2::structures::{Tpm2bContextData, Tpm2bPublic};
 
     use crate::engine::commands::object::tests::{
-        FIXED_PARENT, FIXED_TPM, HMAC_SHA256, NULL, SDO, SIGN, STORAGE, UWA, aes, b2, cat, create,
-        create_params, create_primary, create_primary_raw, flush, keyedhash_template, load,
-        rsa_template, storage_primary,
+        FIXED_PARENT, FIXED_TPM, HMAC_SHA256, NULL, SDO, SIGN, UWA, b2, cat, create, create_params,
+        create_primary, create_primary_raw, flush, keyedhash_template, load, rsa_template,
+        storage_primary,
     };
     use crate::engine::testutil::{TestPlatform, engine, expect_rc, ok_params, pw, run};
 
@@ -611,7 +624,7 @@ mod tests {
         let public = Tpm2bPublic::from_bytes(&b2(&keyedhash_template(TpmaObject::NO_DA, &NULL)))
             .unwrap()
             .public_area;
-        let mut obj = Object::new(public, &[], TpmHandle::NULL, Default::default());
+        let mut obj = Object::new(public, &[], TpmHandle::NULL, Sensitive::default());
         obj.sequence = Some(crate::engine::sequence::Sequence::hash(HashAlg::Sha256));
         e.state.vol.objects.insert(0x8000_0001, obj);
         let c = save(&mut e, TpmHandle(0x8000_0001));
@@ -699,16 +712,18 @@ mod tests {
         assert!(!e.state.vol.sessions[&s.0].is_loaded());
         // A saved session cannot be saved again (it is not loaded).
         let (rc, _) = run(&mut e, TpmCc::CONTEXT_SAVE, &[s], &[], &[]);
-        assert_eq!(rc, TpmRc::HANDLE.with_handle(1));
+        assert_eq!(rc, TpmRc::REFERENCE_H0);
         let (rc, h) = load_rc(&mut e, &c);
         assert_eq!(rc, TpmRc::SUCCESS);
         assert_eq!(h, Some(s));
         assert!(e.state.vol.sessions[&s.0].is_loaded());
         // Loading it again while it is loaded: TPM_RC_HANDLE.
         assert_eq!(load_rc(&mut e, &c).0, TpmRc::HANDLE.with_parameter(1));
-        // Save again; once the session has moved on (a new nonce), the old context is stale.
+        // Save again: the first context is stale even though the session did not change.
         let c2 = save(&mut e, s);
         assert!(c2.sequence > c.sequence);
+        assert_eq!(load_rc(&mut e, &c).0, TpmRc::HANDLE.with_parameter(1));
+        // Once the session has moved on (a new nonce), its own context no longer matches.
         e.state.vol.sessions.get_mut(&s.0).unwrap().nonce_tpm[0] ^= 1;
         assert_eq!(load_rc(&mut e, &c2).0, TpmRc::HANDLE.with_parameter(1));
         e.state.vol.sessions.get_mut(&s.0).unwrap().nonce_tpm[0] ^= 1;

@@ -9,12 +9,19 @@
 //!
 //! Response codes, and the handle or parameter number they carry, follow part 3 as the
 //! reference implementation (libtpms, which swtpm runs) returns them; the file
-//! `tests/keys_vs_swtpm.rs` compares both on the same keys.
+//! `tests/keys_vs_swtpm.rs` compares both on the same keys. In particular:
+//! - a signing scheme must fit the key type (TPM_RC_SCHEME for inScheme otherwise), as libtpms
+//!   checks since the fix of CVE-2025-49133;
+//! - TPM2_EncryptDecrypt's `ivOut` after a partial CFB block is OpenSSL's shift register, as
+//!   swtpm returns it;
+//! - one deliberate difference: an RSA encryption or decryption that fails is TPM_RC_VALUE
+//!   (part 3 §14.2, §14.3), where libtpms 0.9.2 answers TPM_RC_FAILURE, a code that tells the
+//!   caller the TPM itself failed.
 //!
 //! Shared pieces other command families use: [`hashcheck_ticket`] (TPM2_Hash,
 //! TPM2_SequenceComplete), [`verify_hashcheck_ticket`], [`verified_ticket`],
-//! [`select_sign_scheme`] and [`sign_digest`] (attestation commands), and [`TpmRng`], the TPM's
-//! DRBG as a `rand_core` source.
+//! [`select_sign_scheme`] and [`sign_digest`] (attestation commands), [`validate_signature`]
+//! (TPM2_PolicySigned), and [`TpmRng`], the TPM's DRBG as a `rand_core` source.
 
 use alloc::vec::Vec;
 

@@ -393,7 +393,8 @@ fn asym_scheme_checks(public: &TpmtPublic, null_scheme: bool) -> Result<(), TpmR
         PublicDetail::Ecc { parameters, .. } => parameters.symmetric,
         _ => TpmtSymDefObject::Null,
     };
-    if !(restricted && decrypt) && !symmetric.is_null() {
+    let parent = restricted && decrypt;
+    if !parent && !symmetric.is_null() {
         return Err(TpmRc::SYMMETRIC);
     }
     Ok(())
@@ -1105,7 +1106,7 @@ fn load_external(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             .unwrap_or_default(),
     );
     // An external object's Qualified Name is its Name (as libtpms reports it).
-    obj.qualified_name = obj.name.clone();
+    obj.qualified_name.clone_from(&obj.name);
     obj.public_only = sensitive.is_none();
     ctx.out_handle = Some(handle);
     ctx.put(&Tpm2bName::new(&obj.name).map_err(|_| TpmRc::SIZE)?);
@@ -1169,7 +1170,12 @@ fn object_change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::many_single_char_names
+    )]
 
     use super::*;
     use alloc::vec;
@@ -2508,14 +2514,11 @@ pub(crate) mod tests {
             &[],
             TpmRc::SEQUENCE,
         );
-        expect_rc(
-            &mut e,
-            TpmCc::READ_PUBLIC,
-            &[TpmHandle(0x8000_0001)],
-            &[],
-            &[],
-            TpmRc::HANDLE.with_handle(1),
-        );
+        // Not loaded: TPM_RC_REFERENCE_H0; beyond TRANSIENT_LAST: no TPMI_DH_OBJECT at all.
+        let rp = |e: &mut Engine, h: u32| run(e, TpmCc::READ_PUBLIC, &[TpmHandle(h)], &[], &[]).0;
+        assert_eq!(rp(&mut e, 0x8000_0001), TpmRc::REFERENCE_H0);
+        assert_eq!(rp(&mut e, 0x8000_0005), TpmRc::VALUE.with_handle(1));
+        assert_eq!(rp(&mut e, 0x8100_0005), TpmRc::HANDLE.with_handle(1));
     }
 
     #[test]

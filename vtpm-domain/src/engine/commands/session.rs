@@ -268,7 +268,12 @@ fn dictionary_attack_parameters(e: &mut Engine, ctx: &mut Ctx) -> Result<(), Tpm
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names
+)]
 mod tests {
     //! End-to-end session tests. Every digest, key and HMAC the TPM is expected to produce is
     //! recomputed here with the `sha2`, `hmac`, `aes` and `cfb-mode` crates directly, not with
@@ -332,16 +337,16 @@ mod tests {
     fn aes_cfb(key: &[u8], iv: &[u8], data: &mut [u8], encrypt: bool) {
         match (key.len(), encrypt) {
             (16, true) => {
-                cfb_mode::Encryptor::<aes::Aes128>::new(key.into(), iv.into()).encrypt(data)
+                cfb_mode::Encryptor::<aes::Aes128>::new(key.into(), iv.into()).encrypt(data);
             }
             (16, false) => {
-                cfb_mode::Decryptor::<aes::Aes128>::new(key.into(), iv.into()).decrypt(data)
+                cfb_mode::Decryptor::<aes::Aes128>::new(key.into(), iv.into()).decrypt(data);
             }
             (32, true) => {
-                cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt(data)
+                cfb_mode::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt(data);
             }
             (32, false) => {
-                cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(data)
+                cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(data);
             }
             _ => panic!("key size"),
         }
@@ -663,7 +668,7 @@ mod tests {
             &mut e,
             cc,
             &[TpmHandle::LOCKOUT],
-            &[good.clone()],
+            core::slice::from_ref(&good),
             &[],
             TpmRc::LOCKOUT,
         );
@@ -680,7 +685,7 @@ mod tests {
             &mut e,
             cc,
             &[TpmHandle::LOCKOUT],
-            &[good.clone()],
+            core::slice::from_ref(&good),
             &[],
             TpmRc::LOCKOUT,
         );
@@ -1121,16 +1126,13 @@ mod tests {
             let plain_nonce = [0x42u8; 16];
             let mut params = start_params(&plain_nonce, &[], 0, TpmtSymDef::Null, TpmAlgId::SHA256);
             let data = &mut params[2..18];
-            match sym {
-                TpmtSymDef::Aes { .. } => {
-                    let k = kdfa256(&d.key, b"CFB", &d.nonce_caller, &d.nonce_tpm, 256);
-                    aes_cfb(&k[..16], &k[16..], data, true);
-                }
-                _ => {
-                    let mask = kdfa256(&d.key, b"XOR", &d.nonce_caller, &d.nonce_tpm, 128);
-                    for (b, m) in data.iter_mut().zip(mask) {
-                        *b ^= m;
-                    }
+            if let TpmtSymDef::Aes { .. } = sym {
+                let k = kdfa256(&d.key, b"CFB", &d.nonce_caller, &d.nonce_tpm, 256);
+                aes_cfb(&k[..16], &k[16..], data, true);
+            } else {
+                let mask = kdfa256(&d.key, b"XOR", &d.nonce_caller, &d.nonce_tpm, 128);
+                for (b, m) in data.iter_mut().zip(mask) {
+                    *b ^= m;
                 }
             }
             let cc = TpmCc::START_AUTH_SESSION;
@@ -1178,7 +1180,7 @@ mod tests {
         let bad = s.auth(&cph, b"wrong", 0, &[]);
         assert_eq!(unseal(&mut e, &[bad]).0, TpmRc::AUTH_FAIL.with_session(1));
         let good = s.auth(&cph, b"objpw", 0, &[]);
-        let (rc, rsp) = unseal(&mut e, &[good.clone()]);
+        let (rc, rsp) = unseal(&mut e, core::slice::from_ref(&good));
         assert_eq!(rc, TpmRc::SUCCESS);
         let r = Response::parse(&rsp, TpmCc::UNSEAL).unwrap();
         assert_eq!(r.sessions[0].attributes, TpmaSession(0));
