@@ -528,10 +528,6 @@ const DIFFERENT_PROPERTIES: &[(TpmPt, &str)] = &[
     (TpmPt::SPLIT_MAX, "no TPM2_Commit"),
     (TpmPt::TOTAL_COMMANDS, "we implement fewer commands"),
     (TpmPt::LIBRARY_COMMANDS, "we implement fewer commands"),
-    (
-        TpmPt::STARTUP_CLEAR,
-        "orderly: libtpms treats a freshly manufactured TPM as shut down orderly",
-    ),
     (TpmPt::HR_PERSISTENT_AVAIL, "16 slots vs NV space"),
     (TpmPt::NV_COUNTERS_AVAIL, "index slots vs NV space"),
     (TpmPt::LOADED_CURVES, "one curve vs eight"),

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names
+)]
 //! PCRs, hashing and sequences of our engine side by side with swtpm (TCG TPM 2.0 Library
 //! part 3 §22 TPM2_PCR_Extend/Event/Read/Allocate/Reset, §15.4 TPM2_Hash, §15.5 TPM2_HMAC,
 //! §17 hash/HMAC/event sequences): the same command bytes go to both, at the same locality,
@@ -258,6 +263,24 @@ fn pcr_read_after_startup_and_its_limits() {
     let mut p = Pair::new();
     p.compare_all_pcrs("initial values");
     let read = |s: &[u8]| cmd(TpmCc::PCR_READ, &[], 0, s);
+    // The values themselves: pcrUpdateCounter 20, PCR 16 zero, PCR 17 all ones.
+    let rsp = p.same_rc(
+        0,
+        "PCR 16, 17",
+        &read(&sel(&[(SHA256, &[16, 17])])),
+        TpmRc::SUCCESS,
+    );
+    let params = Response::parse(&rsp, TpmCc::PCR_READ)
+        .unwrap()
+        .parameters
+        .to_vec();
+    let mut want = 20u32.to_be_bytes().to_vec();
+    want.extend(sel(&[(SHA256, &[16, 17])]));
+    want.extend([0, 0, 0, 2, 0, 32]);
+    want.extend([0; 32]);
+    want.extend([0, 32]);
+    want.extend([0xFF; 32]);
+    assert_eq!(params, want);
     // 24 PCRs of one bank, then of three banks: at most eight digests, selection trimmed.
     p.same_rc(0, "24 PCRs", &read(&sel(&[(SHA1, &ALL)])), TpmRc::SUCCESS);
     let three = sel(&[(SHA1, &[0, 1, 2]), (SHA256, &ALL), (SHA384, &[0, 1])]);
@@ -317,6 +340,7 @@ fn pcr_read_after_startup_and_its_limits() {
 fn extend_event_and_reset_at_every_locality() {
     let mut p = Pair::new();
     let mut n = 0u32;
+    let (mut extended, mut reset) = (0, 0);
     for pcr in 0..24u32 {
         for loc in 0..5u8 {
             n += 1;
@@ -326,7 +350,8 @@ fn extend_event_and_reset_at_every_locality() {
                 (SHA384, value(SHA384, n)),
             ]);
             let c = cmd(TpmCc::PCR_EXTEND, &[TpmHandle(pcr)], 1, &d);
-            p.same(loc, &format!("extend PCR {pcr} at locality {loc}"), &c);
+            let rsp = p.same(loc, &format!("extend PCR {pcr} at locality {loc}"), &c);
+            extended += usize::from(rc_of(&rsp) == TpmRc::SUCCESS);
             let c = cmd(
                 TpmCc::PCR_EVENT,
                 &[TpmHandle(pcr)],
@@ -342,9 +367,13 @@ fn extend_event_and_reset_at_every_locality() {
             );
             p.same_rc(0, "read back", &c, TpmRc::SUCCESS);
             let c = cmd(TpmCc::PCR_RESET, &[TpmHandle(pcr)], 1, &[]);
-            p.same(loc, &format!("reset PCR {pcr} at locality {loc}"), &c);
+            let rsp = p.same(loc, &format!("reset PCR {pcr} at locality {loc}"), &c);
+            reset += usize::from(rc_of(&rsp) == TpmRc::SUCCESS);
         }
     }
+    // The PC Client table: 17 of the 120 (PCR, locality) pairs may not extend, and only PCRs
+    // 16 and 23 (localities 0–3) and 20–22 (locality 2) may be reset.
+    assert_eq!((extended, reset), (103, 11));
     p.compare_all_pcrs("after the locality matrix");
     // Extend with the banks in another order, a bank twice, an unallocated bank, one bank,
     // no digest at all; TPM_RH_NULL does nothing.
@@ -451,7 +480,7 @@ fn pcr_command_errors() {
     );
     // Wrong password (the PCR's authValue is empty), no session.
     let c = build_command(TpmCc::PCR_EXTEND, &[TpmHandle(1)], &[pw_with(b"x")], &one).unwrap();
-    p.same_rc(0, "bad password", &c, TpmRc::AUTH_FAIL.with_session(1));
+    p.same_rc(0, "bad password", &c, TpmRc::BAD_AUTH.with_session(1));
     let c = build_command(TpmCc::PCR_EXTEND, &[TpmHandle(1)], &[], &one).unwrap();
     p.same_rc(0, "no session", &c, TpmRc::AUTH_MISSING);
     p.compare_all_pcrs("after the errors");
@@ -516,7 +545,7 @@ fn pcr_allocate_and_startup_kinds() {
         );
     }
     p.compare_all_pcrs("after extends in the new banks");
-    // Back to our default banks, through a TPM Reset at locality 3 (PCR 0 records it).
+    // Back to our default banks.
     p.same_rc(
         0,
         "allocate",
@@ -528,8 +557,7 @@ fn pcr_allocate_and_startup_kinds() {
         ])),
         TpmRc::SUCCESS,
     );
-    p.cycle(0, 0, 3);
-    p.compare_all_pcrs("after a reset at locality 3");
+    p.cycle(0, 0, 0);
     // Extends, then TPM Resume, TPM Restart and TPM Reset: values and pcrUpdateCounter.
     let extend_some = |p: &mut Pair, n: u32| {
         for (pcr, loc) in [(0u32, 0u8), (5, 0), (16, 0), (17, 3), (20, 2), (23, 1)] {
@@ -556,6 +584,11 @@ fn pcr_allocate_and_startup_kinds() {
     p.compare_all_pcrs("after a second TPM Resume");
     p.cycle(0, 0, 0);
     p.compare_all_pcrs("after a TPM Reset");
+    // A TPM Reset at locality 3: PCR 0 records the startup locality (PTP table 5).
+    p.cycle(0, 0, 3);
+    p.compare_all_pcrs("after a reset at locality 3");
+    extend_some(&mut p, 400);
+    p.compare_all_pcrs("after extends");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,7 +774,9 @@ fn hash_and_event_sequences() {
             let hierarchy = [TpmHandle::OWNER, TpmHandle::ENDORSEMENT, TpmHandle::NULL][i];
             let (a, b) = p.both(0, &complete_cmd(h, b"seq", b"tail", hierarchy));
             let (_, t) = same_but_ticket("complete", TpmCc::SEQUENCE_COMPLETE, &a, &b);
-            assert_eq!(t.is_null(), hierarchy == TpmHandle::NULL);
+            // A first block shorter than TPM_GENERATED_VALUE never gets a ticket.
+            let short_first = cuts[1] - cuts[0] < 4;
+            assert_eq!(t.is_null(), hierarchy == TpmHandle::NULL || short_first);
             // The object is gone from both.
             p.same_rc(
                 0,
@@ -847,7 +882,7 @@ fn hash_and_event_sequences() {
         0,
         "wrong password",
         &update_cmd(handles[0], b"x", b""),
-        TpmRc::AUTH_FAIL.with_session(1),
+        TpmRc::BAD_AUTH.with_session(1),
     );
     for h in [TpmHandle(3), TpmHandle::OWNER, TpmHandle(0x8000_0005)] {
         p.same_rc(
@@ -1006,12 +1041,32 @@ fn hmac_and_hmac_sequences() {
         &hmac_cmd(k, &[0; 1025], SHA1),
         TpmRc::SIZE.with_parameter(1),
     );
-    p.same_rc(
-        0,
-        "SM3",
-        &hmac_cmd(k, b"x", TpmAlgId::SM3_256),
-        TpmRc::HASH.with_parameter(2),
-    );
+    // hashAlg is a TPMI_ALG_MAC_SCHEME+: anything but an implemented hash is TPM_RC_SYMMETRIC.
+    for alg in [
+        TpmAlgId::SM3_256,
+        TpmAlgId::RSA,
+        TpmAlgId::AES,
+        TpmAlgId::SHA3_256,
+    ] {
+        p.same_rc(
+            0,
+            "not a MAC scheme",
+            &hmac_cmd(k, b"x", alg),
+            TpmRc::SYMMETRIC.with_parameter(2),
+        );
+        let c = hmac_start_cmd(k, b"", alg);
+        p.same_rc(
+            0,
+            "not a MAC scheme (start)",
+            &c,
+            TpmRc::SYMMETRIC.with_parameter(2),
+        );
+    }
+    // Known difference: libtpms 0.9 implements TPM_ALG_CMAC (and computes AES-CMAC with a
+    // symmetric key); this TPM does not, so CMAC is not a MAC scheme here.
+    let (ours, theirs) = p.both(0, &hmac_cmd(k, b"x", TpmAlgId::CMAC));
+    assert_eq!(rc_of(&ours), TpmRc::SYMMETRIC.with_parameter(2));
+    assert_eq!(rc_of(&theirs), TpmRc::SCHEME.with_parameter(2));
     // Sequence commands on a key.
     p.same_rc(
         0,

@@ -813,7 +813,10 @@ fn errors(t: &mut dyn Tpm, log: &mut Log) {
     let cases: [(&str, Vec<u8>); 7] = [
         ("authorizationSize 8", raw(&pw, 8)),
         ("authorizationSize past the end", raw(&pw, 200)),
-        ("authorizationSize cutting a session", raw(&[pw.clone(), pw.clone()].concat(), 12)),
+        (
+            "authorizationSize cutting a session",
+            raw(&[pw.clone(), pw.clone()].concat(), 12),
+        ),
         ("reserved session attribute", raw(&reserved, reserved.len())),
         ("nonce of 65 octets", raw(&long_nonce, long_nonce.len())),
         ("four sessions", raw(&four, four.len())),
@@ -821,7 +824,10 @@ fn errors(t: &mut dyn Tpm, log: &mut Log) {
     ];
     for (what, c) in cases {
         let rsp = t.send(&c);
-        log.rc(what, TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]])));
+        log.rc(
+            what,
+            TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]])),
+        );
     }
 
     // A decrypt session and a first parameter that is not all there.

@@ -492,6 +492,14 @@ fn startup_and_getrandom() {
     let err = t.tool_fails(&["tpm2_getrandom", "--hex", "8"]);
     assert!(has_rc(&err, 0x100), "want TPM_RC_INITIALIZE, got:\n{err}");
     t.tool(&["tpm2_startup", "-c"]);
+    // Make sure which TPM answers: ours does not claim to be IBM's.
+    let fixed = t.tool(&["tpm2_getcap", "properties-fixed"]);
+    let ibm = fixed.contains("\"IBM\"");
+    assert_eq!(
+        ibm,
+        backend() == Backend::Swtpm,
+        "unexpected TPM manufacturer:\n{fixed}"
+    );
     for n in [1usize, 8, 16, 32, 48, 64] {
         let out = t.p("rand.bin");
         t.tool(&["tpm2_getrandom", &n.to_string(), "-o", &out]);
@@ -1424,4 +1432,138 @@ fn restart_state_file_process() {
     if backend() == Backend::Ours {
         assert!(state.exists(), "state file not written");
     }
+}
+
+#[test]
+fn ecdh_keygen_zgen() {
+    let t = Tpm::new("ecdh");
+    t.primary("ecc256", "prim.ctx");
+    let key = t.child("prim.ctx", "ecdh", &["-G", "ecc256:ecdh"]);
+    let (pubf, z1) = (t.p("eph.pub"), t.p("z1.bin"));
+    t.tool_f(&["tpm2_ecdhkeygen", "-c", &key, "-u", &pubf, "-o", &z1]);
+    let z2 = t.p("z2.bin");
+    t.tool_f(&["tpm2_ecdhzgen", "-c", &key, "-u", &pubf, "-o", &z2]);
+    let (a, b) = (t.read("z1.bin"), t.read("z2.bin"));
+    assert!(!a.is_empty());
+    assert_eq!(
+        a, b,
+        "ECDH_KeyGen's Z and ECDH_ZGen of its ephemeral point agree"
+    );
+    // A second KeyGen makes another ephemeral key and another Z.
+    let z3 = t.p("z3.bin");
+    t.tool_f(&[
+        "tpm2_ecdhkeygen",
+        "-c",
+        &key,
+        "-u",
+        &t.p("eph2.pub"),
+        "-o",
+        &z3,
+    ]);
+    assert_ne!(a, t.read("z3.bin"));
+}
+
+#[test]
+fn changeauth_and_dictionary_attack() {
+    let t = Tpm::new("changeauth");
+    t.primary("ecc256", "prim.ctx");
+    let secret = t.write("secret.txt", b"auth changes");
+    let obj = t.child("prim.ctx", "sealed", &["-i", &secret, "-p", "old"]);
+    let newpriv = t.p("new.priv");
+    t.tool_f(&[
+        "tpm2_changeauth",
+        "-c",
+        &obj,
+        "-C",
+        &t.p("prim.ctx"),
+        "-p",
+        "old",
+        "-r",
+        &newpriv,
+        "new",
+    ]);
+    let newctx = t.p("new.ctx");
+    t.tool_f(&[
+        "tpm2_load",
+        "-C",
+        &t.p("prim.ctx"),
+        "-u",
+        &t.p("sealed.pub"),
+        "-r",
+        &newpriv,
+        "-c",
+        &newctx,
+    ]);
+    assert_eq!(
+        t.tool_f(&["tpm2_unseal", "-c", &newctx, "-p", "new"]),
+        "auth changes"
+    );
+    let err = t.tool_fails(&["tpm2_unseal", "-c", &newctx, "-p", "old"]);
+    assert!(
+        has_rc(&err, 0x98e),
+        "want TPM_RC_AUTH_FAIL (session 1):\n{err}"
+    );
+    t.flush();
+    // The failure counted against the dictionary-attack lockout.
+    let vars = t.tool(&["tpm2_getcap", "properties-variable"]);
+    let counter = |out: &str| {
+        let i = out.find("TPM2_PT_LOCKOUT_COUNTER:").expect(out);
+        yaml_value(&out[i..], "TPM2_PT_LOCKOUT_COUNTER").map(str::to_owned)
+    };
+    assert_eq!(counter(&vars).as_deref(), Some("0x1"), "{vars}");
+    // DictionaryAttackParameters and DictionaryAttackLockReset through the lockout hierarchy.
+    t.tool(&[
+        "tpm2_dictionarylockout",
+        "-s",
+        "-n",
+        "7",
+        "-t",
+        "120",
+        "-l",
+        "300",
+    ]);
+    let vars = t.tool(&["tpm2_getcap", "properties-variable"]);
+    assert!(vars.contains("TPM2_PT_MAX_AUTH_FAIL: 0x7"), "{vars}");
+    assert!(vars.contains("TPM2_PT_LOCKOUT_INTERVAL: 0x78"), "{vars}");
+    assert!(vars.contains("TPM2_PT_LOCKOUT_RECOVERY: 0x12C"), "{vars}");
+    t.tool(&["tpm2_dictionarylockout", "-c"]);
+    let vars = t.tool(&["tpm2_getcap", "properties-variable"]);
+    assert_eq!(counter(&vars).as_deref(), Some("0x0"), "{vars}");
+}
+
+#[test]
+fn policy_pcr_sealed_object() {
+    let t = Tpm::new("policy");
+    t.primary("ecc256", "prim.ctx");
+    // A trial session computes the policy digest of PolicyPCR over PCR 0 (sha256).
+    let (s, pol) = (t.p("trial.ctx"), t.p("pcr.policy"));
+    t.tool(&["tpm2_startauthsession", "-S", &s]);
+    t.tool(&["tpm2_policypcr", "-S", &s, "-l", "sha256:0", "-L", &pol]);
+    t.tool(&["tpm2_flushcontext", &s]);
+    assert_eq!(t.read("pcr.policy").len(), 32);
+    let secret = t.write("secret.txt", b"released by policy");
+    let obj = t.child(
+        "prim.ctx",
+        "sealed",
+        &["-i", &secret, "-L", &pol, "-a", "fixedtpm|fixedparent"],
+    );
+    // A policy session satisfying the policy unseals.
+    let ps = t.p("policy.ctx");
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policypcr", "-S", &ps, "-l", "sha256:0"]);
+    let out = t.tool_f(&["tpm2_unseal", "-c", &obj, "-p", &format!("session:{ps}")]);
+    assert_eq!(out, "released by policy");
+    t.tool(&["tpm2_flushcontext", &ps]);
+    // After PCR 0 changes, the same policy no longer matches: TPM_RC_POLICY_FAIL.
+    let d = openssl_digest("sha256", b"change");
+    t.tool(&["tpm2_pcrextend", &format!("0:sha256={}", hex(&d))]);
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policypcr", "-S", &ps, "-l", "sha256:0"]);
+    let err = t.tool_fails(&["tpm2_unseal", "-c", &obj, "-p", &format!("session:{ps}")]);
+    assert!(
+        has_rc(&err, 0x99d),
+        "want TPM_RC_POLICY_FAIL (session 1):\n{err}"
+    );
+    t.flush();
+    t.tool(&["tpm2_flushcontext", &ps]);
 }

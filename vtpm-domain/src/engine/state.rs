@@ -222,6 +222,9 @@ pub(crate) struct Saved {
     pub clear_count: u32,
     pub platform_auth: Secret,
     pub platform_policy: Policy,
+    /// Context-saved sessions at the following _TPM_Init: they stay valid across TPM Restart
+    /// and TPM Resume (part 1 §30.4), not across TPM Reset.
+    pub sessions: BTreeMap<u32, Session>,
 }
 
 /// The state a real TPM loses at power-off.
@@ -353,7 +356,13 @@ impl State {
 
     /// _TPM_Init: volatile state is lost. The DRBG is re-instantiated from fresh entropy.
     pub(crate) fn power_on(&mut self, platform: &mut dyn Platform) {
-        self.vol = Volatile::new(platform, &self.perm.pcr_allocation);
+        let old = core::mem::replace(
+            &mut self.vol,
+            Volatile::new(platform, &self.perm.pcr_allocation),
+        );
+        if let Some(saved) = &mut self.saved {
+            saved.sessions = old.sessions.into_iter().filter(|(_, s)| !s.is_loaded()).collect();
+        }
     }
 
     /// Advances the TPM clock by `ms` while powered.
@@ -621,6 +630,7 @@ impl Persist for Saved {
         w.u32(self.clear_count);
         w.bytes(&self.platform_auth);
         self.platform_policy.save(w);
+        save_map(w, &self.sessions);
     }
 
     fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
@@ -632,6 +642,7 @@ impl Persist for Saved {
             clear_count: r.u32("saved clearCount")?,
             platform_auth: secret(r, "saved platformAuth")?,
             platform_policy: Policy::load(r)?,
+            sessions: load_map(r, "saved sessions")?,
         })
     }
 }

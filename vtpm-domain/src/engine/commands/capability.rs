@@ -1095,13 +1095,13 @@ mod tests {
         assert_eq!(prop(&mut e, TpmPt::LOCKOUT_RECOVERY), 1000);
         let v = firmware_version();
         assert_eq!(prop(&mut e, TpmPt::FIRMWARE_VERSION_1), v.0);
-        // A fresh TPM: only tpmGeneratedEPS; every hierarchy enabled, not orderly (no
-        // TPM2_Shutdown before the first TPM2_Startup).
+        // A fresh TPM: only tpmGeneratedEPS; every hierarchy enabled, orderly (manufacture
+        // counts as an orderly shutdown, as in libtpms).
         assert_eq!(
             prop(&mut e, TpmPt::PERMANENT),
             TpmaPermanent::TPM_GENERATED_EPS
         );
-        assert_eq!(prop(&mut e, TpmPt::STARTUP_CLEAR), 0x0000_000F);
+        assert_eq!(prop(&mut e, TpmPt::STARTUP_CLEAR), 0x8000_000F);
         // State changes show.
         e.state.perm.owner_auth = zeroize::Zeroizing::new(b"x".to_vec());
         e.state.perm.da.failed_tries = 3;
@@ -1121,7 +1121,7 @@ mod tests {
         // An unorderly restart (no Shutdown).
         e.power_on();
         ok_params(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0]);
-        assert_eq!(prop(&mut e, TpmPt::STARTUP_CLEAR), 0x0000_000F);
+        assert_eq!(prop(&mut e, TpmPt::STARTUP_CLEAR), 0x8000_000F);
     }
 
     #[test]

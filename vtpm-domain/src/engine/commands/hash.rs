@@ -8,6 +8,14 @@
 //! them departs from the numbering part 3 suggests: TPM2_SequenceUpdate on an object that is
 //! not a sequence answers TPM_RC_MODE with *parameter* 1 (`TPM_RC_MODE + TPM_RC_P +
 //! TPM_RC_1`), not handle 1, because that is the code libtpms returns.
+//!
+//! The `hashAlg` of TPM2_HMAC and TPM2_HMAC_Start is a TPMI_ALG_MAC_SCHEME+ (part 2 §11.1.20,
+//! since revision 1.59): an algorithm that is not a MAC scheme is TPM_RC_SYMMETRIC, and the key
+//! checks run in the order of the reference `CryptSelectMac`: the key type (TPM_RC_TYPE), the
+//! hash (TPM_RC_VALUE), then `restricted` (TPM_RC_ATTRIBUTES) and `sign` (TPM_RC_KEY). This
+//! TPM implements no block-cipher MAC (TPM_ALG_CMAC), so the MAC schemes are the implemented
+//! hashes and only keyed-hash keys can MAC; libtpms 0.9 also computes AES-CMAC with a
+//! symmetric key, which answers TPM_RC_TYPE here.
 
 use alloc::vec::Vec;
 
@@ -140,10 +148,23 @@ fn hash(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     Ok(())
 }
 
-/// The HMAC key of `obj` and the hash to use (part 3 §15.5 / §17.2 checks): a keyed-hash
-/// object (TPM_RC_TYPE), not restricted (TPM_RC_ATTRIBUTES), with `sign` (TPM_RC_KEY); the
-/// hash is the key's scheme hash, or `requested` when the scheme is TPM_ALG_NULL; a requested
-/// hash other than the key's gives TPM_RC_VALUE on parameter `alg_param`.
+/// Reads the TPMI_ALG_MAC_SCHEME+ `hashAlg` of TPM2_HMAC / TPM2_HMAC_Start: an implemented
+/// hash or TPM_ALG_NULL (`None`); anything else is TPM_RC_SYMMETRIC on that parameter.
+fn mac_scheme_param(ctx: &mut Ctx) -> Result<Option<HashAlg>, TpmRc> {
+    let alg: TpmAlgId = ctx.param()?;
+    if alg == TpmAlgId::NULL {
+        return Ok(None);
+    }
+    HashAlg::from_alg(alg)
+        .map(Some)
+        .ok_or(TpmRc::SYMMETRIC.with_parameter(ctx.index()))
+}
+
+/// The HMAC key of `obj` and the hash to use (part 3 §15.5 / §17.2, in the order of the
+/// reference `CryptSelectMac`): a keyed-hash object (TPM_RC_TYPE); the key's scheme hash, or
+/// `requested` when the scheme is TPM_ALG_NULL (a requested hash other than the key's, or no
+/// hash at all, is TPM_RC_VALUE on parameter `alg_param`); not restricted (TPM_RC_ATTRIBUTES);
+/// with `sign` (TPM_RC_KEY).
 fn hmac_key(
     obj: &Object,
     requested: Option<HashAlg>,
@@ -154,12 +175,6 @@ fn hmac_key(
     };
     if obj.sequence.is_some() {
         return Err(TpmRc::TYPE.with_handle(1));
-    }
-    if obj.public.object_attributes.0 & TpmaObject::RESTRICTED != 0 {
-        return Err(TpmRc::ATTRIBUTES.with_handle(1));
-    }
-    if obj.public.object_attributes.0 & TpmaObject::SIGN == 0 {
-        return Err(TpmRc::KEY.with_handle(1));
     }
     let alg = match &parameters.scheme {
         TpmtKeyedhashScheme::Hmac(s) => {
@@ -173,6 +188,12 @@ fn hmac_key(
         _ => requested,
     };
     let alg = alg.ok_or(TpmRc::VALUE.with_parameter(alg_param))?;
+    if obj.public.object_attributes.0 & TpmaObject::RESTRICTED != 0 {
+        return Err(TpmRc::ATTRIBUTES.with_handle(1));
+    }
+    if obj.public.object_attributes.0 & TpmaObject::SIGN == 0 {
+        return Err(TpmRc::KEY.with_handle(1));
+    }
     Ok((alg, &obj.sensitive.private))
 }
 
@@ -183,7 +204,7 @@ fn loaded(e: &Engine, h: TpmHandle) -> Result<&Object, TpmRc> {
 /// TPM2_HMAC (§15.5).
 fn hmac_command(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let data: Tpm2bMaxBuffer = ctx.param()?;
-    let requested = ctx.param_with(read_hash_or_null)?;
+    let requested = mac_scheme_param(ctx)?;
     ctx.finish()?;
     let obj = loaded(e, ctx.handles[0])?;
     let (alg, key) = hmac_key(obj, requested, 2)?;
@@ -195,7 +216,7 @@ fn hmac_command(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 /// TPM2_HMAC_Start (§17.2).
 fn hmac_start(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let auth: Tpm2bAuth = ctx.param()?;
-    let requested = ctx.param_with(read_hash_or_null)?;
+    let requested = mac_scheme_param(ctx)?;
     ctx.finish()?;
     let obj = loaded(e, ctx.handles[0])?;
     let (alg, key) = hmac_key(obj, requested, 2)?;
@@ -790,6 +811,17 @@ mod tests {
         );
         e.state.vol.objects.remove(&restricted.0);
         let sealed = keyed_hash(&mut e, 0, TpmtKeyedhashScheme::Null, key);
+        // The hash is resolved before `sign` is checked; non-hashes are TPM_RC_SYMMETRIC.
+        assert_eq!(
+            hmac_cmd(&mut e, sealed, b"x", TpmAlgId::NULL).0,
+            TpmRc::VALUE.with_parameter(2)
+        );
+        for alg in [TpmAlgId::SM3_256, TpmAlgId::CMAC, TpmAlgId::AES] {
+            assert_eq!(
+                hmac_cmd(&mut e, sealed, b"x", alg).0,
+                TpmRc::SYMMETRIC.with_parameter(2)
+            );
+        }
         assert_eq!(
             hmac_cmd(&mut e, sealed, b"x", TpmAlgId::SHA256).0,
             TpmRc::KEY.with_handle(1)

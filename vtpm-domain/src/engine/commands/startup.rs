@@ -53,6 +53,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.null_proof = saved.null_proof;
             st.vol.context_counter = saved.context_counter;
             st.vol.clear_count = saved.clear_count;
+            st.vol.sessions = saved.sessions;
             st.vol.platform_auth = saved.platform_auth;
             st.vol.platform_policy = saved.platform_policy;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
@@ -69,6 +70,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.null_proof = saved.null_proof;
             st.vol.context_counter = saved.context_counter;
             st.vol.clear_count = saved.clear_count.wrapping_add(1);
+            st.vol.sessions = saved.sessions;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
         }
         _ => {
@@ -83,6 +85,12 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
+    if !st.vol.orderly {
+        // Part 1 §19.8.6: an authorization may have been tried and the failure lost in the
+        // power loss, so a non-orderly shutdown counts as one failed try.
+        let da = &mut st.perm.da;
+        da.failed_tries = da.failed_tries.saturating_add(1).min(da.max_tries);
+    }
     st.perm.shutdown = ShutdownKind::None;
     st.vol.started = true;
     Ok(())
@@ -101,6 +109,7 @@ fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             clear_count: st.vol.clear_count,
             platform_auth: st.vol.platform_auth.clone(),
             platform_policy: st.vol.platform_policy.clone(),
+            sessions: alloc::collections::BTreeMap::new(),
         });
         st.perm.shutdown = ShutdownKind::State;
     } else {
