@@ -194,6 +194,11 @@ fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
 }
 
 fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    // A session handle beyond HMAC/POLICY_SESSION_LAST is no TPMI_SH_* / TPMI_DH_CONTEXT
+    // (TPM_RC_VALUE, as libtpms).
+    if (h.0 & super::session::HANDLE_INDEX_MASK) as usize >= super::session::MAX_ACTIVE_SESSIONS {
+        return Err(TpmRc::VALUE);
+    }
     // As the reference implementation: a session is found by index; a loaded session of the
     // other type there is TPM_RC_HANDLE, nothing loaded is TPM_RC_REFERENCE_H0 (+ handle
     // index, added by the dispatcher).

@@ -225,6 +225,9 @@ pub(crate) struct Saved {
     /// Context-saved sessions at the following _TPM_Init: they stay valid across TPM Restart
     /// and TPM Resume (part 1 §30.4), not across TPM Reset.
     pub sessions: BTreeMap<u32, Session>,
+    /// The locality of the TPM2_Startup before the TPM2_Shutdown(STATE): TPM2_Startup(STATE)
+    /// must come from the same one.
+    pub startup_locality: u8,
 }
 
 /// The state a real TPM loses at power-off.
@@ -261,6 +264,8 @@ pub(crate) struct Volatile {
     pub failed_test: Option<TpmAlgId>,
     /// TPMA_STARTUP_CLEAR.orderly: the last TPM2_Startup followed a TPM2_Shutdown.
     pub orderly: bool,
+    /// The locality of the last successful TPM2_Startup.
+    pub startup_locality: u8,
 }
 
 /// The whole TPM.
@@ -305,6 +310,7 @@ impl Volatile {
             untested: u32::MAX,
             failed_test: None,
             orderly: false,
+            startup_locality: 0,
         }
     }
 
@@ -589,6 +595,7 @@ impl Persist for Volatile {
         w.bool(self.failed_test.is_some());
         w.u16(self.failed_test.map_or(0, |a| a.0));
         w.bool(self.orderly);
+        w.u8(self.startup_locality);
     }
 
     fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
@@ -617,6 +624,7 @@ impl Persist for Volatile {
                 failed.then_some(alg)
             },
             orderly: r.bool("orderly")?,
+            startup_locality: r.u8("startup locality")?,
         })
     }
 }
@@ -631,6 +639,7 @@ impl Persist for Saved {
         w.bytes(&self.platform_auth);
         self.platform_policy.save(w);
         save_map(w, &self.sessions);
+        w.u8(self.startup_locality);
     }
 
     fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
@@ -643,6 +652,7 @@ impl Persist for Saved {
             platform_auth: secret(r, "saved platformAuth")?,
             platform_policy: Policy::load(r)?,
             sessions: load_map(r, "saved sessions")?,
+            startup_locality: r.u8("saved startup locality")?,
         })
     }
 }

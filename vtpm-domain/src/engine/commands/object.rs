@@ -25,12 +25,20 @@
 //!
 //! # TPM2B_PRIVATE
 //!
-//! `TPM2B_PRIVATE = TPM2B_DIGEST(outerHMAC) || encSensitive` where
-//! `encSensitive = AES-CFB(symKey, IV = 0, UINT16 size || TPMT_SENSITIVE)`,
-//! `symKey = KDFa(pNameAlg, parent seedValue, "STORAGE", Name, "", parent key bits)`,
-//! `outerHMAC = HMAC_pNameAlg(KDFa(pNameAlg, seedValue, "INTEGRITY", "", "", digest bits),
-//! encSensitive || Name)`, pNameAlg being the parent's nameAlg. This is the layout of the
-//! reference implementation, so blobs from tpm2-tools (`tpm2_create -r`) round-trip.
+//! The outer wrap of part 1 "Protected Storage" with an IV, as the reference implementation
+//! (and libtpms) protects the TPM's own objects:
+//!
+//! ```text
+//! TPM2B_PRIVATE = TPM2B_DIGEST(outerHMAC) || TPM2B_IV(iv) || encSensitive
+//! encSensitive  = AES-CFB(symKey, iv, UINT16 size || TPMT_SENSITIVE)
+//! symKey        = KDFa(pNameAlg, parent seedValue, "STORAGE", Name, "", parent key bits)
+//! HMACkey       = KDFa(pNameAlg, parent seedValue, "INTEGRITY", "", "", digest bits)
+//! outerHMAC     = HMAC_pNameAlg(HMACkey, TPM2B_IV(iv) || encSensitive || Name)
+//! ```
+//!
+//! pNameAlg is the parent's nameAlg and `iv` 16 fresh random bytes. The authValue in
+//! TPMT_SENSITIVE is padded with zeros to the nameAlg digest size (and the zeros are removed
+//! again on load), so outPrivate has exactly the size libtpms' has.
 
 use alloc::vec::Vec;
 
@@ -655,8 +663,18 @@ pub(crate) fn creation_ticket(
 // Protected storage: TPMT_SENSITIVE <-> TPM2B_PRIVATE
 // ---------------------------------------------------------------------------------------------
 
-/// The TPMT_SENSITIVE of an object of type `ty`.
-pub(crate) fn to_tpmt_sensitive(ty: TpmAlgId, s: &Sensitive) -> Result<TpmtSensitive, TpmRc> {
+/// The TPMT_SENSITIVE of an object of type `ty` whose nameAlg is `name_alg`; the authValue is
+/// padded with zeros to the nameAlg digest size, as the reference implementation marshals it.
+pub(crate) fn to_tpmt_sensitive(
+    ty: TpmAlgId,
+    name_alg: TpmAlgId,
+    s: &Sensitive,
+) -> Result<TpmtSensitive, TpmRc> {
+    let mut auth = Zeroizing::new(s.auth.to_vec());
+    let digest_size = HashAlg::from_alg(name_alg).map_or(0, HashAlg::digest_size);
+    if auth.len() < digest_size {
+        auth.resize(digest_size, 0);
+    }
     let composite = match ty {
         TpmAlgId::RSA => TpmuSensitiveComposite::Rsa(
             Tpm2bPrivateKeyRsa::new(&s.private).map_err(|_| TpmRc::SIZE)?,
@@ -670,7 +688,7 @@ pub(crate) fn to_tpmt_sensitive(ty: TpmAlgId, s: &Sensitive) -> Result<TpmtSensi
         _ => TpmuSensitiveComposite::Sym(Tpm2bSymKey::new(&s.private).map_err(|_| TpmRc::SIZE)?),
     };
     Ok(TpmtSensitive {
-        auth_value: Tpm2bAuth::new(&s.auth).map_err(|_| TpmRc::SIZE)?,
+        auth_value: Tpm2bAuth::new(&auth).map_err(|_| TpmRc::SIZE)?,
         seed_value: Tpm2bSecretDigest::new(&s.seed_value).map_err(|_| TpmRc::SIZE)?,
         sensitive: composite,
     })
@@ -698,12 +716,16 @@ fn protection_keys(parent: &Object, name: &[u8]) -> Result<(HashAlg, Secret, Sec
     Ok((hash, sym_key, hmac_key))
 }
 
+/// The size of the IV of the outer wrap (the AES block).
+const IV_SIZE: usize = 16;
+
 /// Protects `sensitive` (of the object named `name`) under storage parent `parent` as a
-/// TPM2B_PRIVATE (see the module documentation).
+/// TPM2B_PRIVATE with the fresh random `iv` (see the module documentation).
 pub(crate) fn sensitive_to_private(
     parent: &Object,
     name: &[u8],
     sensitive: TpmtSensitive,
+    iv: &[u8; IV_SIZE],
 ) -> Result<Tpm2bPrivate, TpmRc> {
     let (hash, sym_key, hmac_key) = protection_keys(parent, name)?;
     let mut enc = Zeroizing::new(Vec::new());
@@ -711,13 +733,17 @@ pub(crate) fn sensitive_to_private(
         sensitive_area: Some(sensitive),
     }
     .marshal(&mut enc);
-    cfb_encrypt(&sym_key, &[0u8; 16], &mut enc).map_err(|_| TpmRc::SYMMETRIC)?;
-    let integrity = hmac(hash, &hmac_key, &[&enc, name]);
-    let mut out = Vec::with_capacity(2 + integrity.len() + enc.len());
+    cfb_encrypt(&sym_key, iv, &mut enc).map_err(|_| TpmRc::SYMMETRIC)?;
+    let mut wrapped = Vec::with_capacity(2 + IV_SIZE + enc.len());
+    wrapped.extend_from_slice(&[0, 16]);
+    wrapped.extend_from_slice(iv);
+    wrapped.extend_from_slice(&enc);
+    let integrity = hmac(hash, &hmac_key, &[&wrapped, name]);
+    let mut out = Vec::with_capacity(2 + integrity.len() + wrapped.len());
     Tpm2bDigest::new(&integrity)
         .map_err(|_| TpmRc::SIZE)?
         .marshal(&mut out);
-    out.extend_from_slice(&enc);
+    out.extend_from_slice(&wrapped);
     Tpm2bPrivate::new(&out).map_err(|_| TpmRc::SIZE)
 }
 
@@ -733,13 +759,20 @@ pub(crate) fn private_to_sensitive(
     let (hash, sym_key, hmac_key) = protection_keys(parent, name)?;
     let mut r = Reader::new(private);
     let integrity = Tpm2bDigest::unmarshal(&mut r).map_err(|e| wire_rc(&e))?;
-    let enc = r.take_rest();
-    let expected = hmac(hash, &hmac_key, &[enc, name]);
+    let wrapped = r.take_rest();
+    let expected = hmac(hash, &hmac_key, &[wrapped, name]);
     if !ct_eq(integrity.as_bytes(), &expected) {
         return Err(TpmRc::INTEGRITY);
     }
-    let mut plain = Zeroizing::new(enc.to_vec());
-    cfb_decrypt(&sym_key, &[0u8; 16], &mut plain).map_err(|_| TpmRc::SYMMETRIC)?;
+    let mut r = Reader::new(wrapped);
+    let iv = r
+        .sized_bytes(IV_SIZE, "TPM2B_IV")
+        .map_err(|e| wire_rc(&e))?;
+    if iv.len() != IV_SIZE {
+        return Err(TpmRc::VALUE);
+    }
+    let mut plain = Zeroizing::new(r.take_rest().to_vec());
+    cfb_decrypt(&sym_key, iv, &mut plain).map_err(|_| TpmRc::SYMMETRIC)?;
     let mut r = Reader::new(&plain);
     let size = r.u16("TPM2B_SENSITIVE").map_err(|_| TpmRc::SIZE)?;
     if usize::from(size) + 2 != plain.len() {
@@ -1006,6 +1039,8 @@ fn create(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let name_alg = name_hash(&template).map_err(|rc| rc.with_parameter(2))?;
 
     let seed = Zeroizing::new(e.random_vec(32));
+    let mut iv = [0u8; IV_SIZE];
+    e.random(&mut iv);
     let mut rng = KdfaStream::new(HashAlg::Sha256, &seed, CREATE_LABEL, &[], &[]);
     let (public, mut sensitive) = generate(template, sc.data.as_bytes(), &mut rng)?;
     sensitive.auth = auth;
@@ -1024,7 +1059,8 @@ fn create(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let private = sensitive_to_private(
         parent,
         &name,
-        to_tpmt_sensitive(public.object_type(), &sensitive)?,
+        to_tpmt_sensitive(public.object_type(), public.name_alg, &sensitive)?,
+        &iv,
     )?;
 
     ctx.put(&private);
@@ -1138,6 +1174,8 @@ fn read_public(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 fn object_change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let new_auth: Tpm2bAuth = ctx.param()?;
     ctx.finish()?;
+    let mut iv = [0u8; IV_SIZE];
+    e.random(&mut iv);
     let obj = e
         .state
         .object(ctx.handles[0])
@@ -1162,7 +1200,8 @@ fn object_change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let private = sensitive_to_private(
         parent,
         &obj.name,
-        to_tpmt_sensitive(obj.public.object_type(), &sensitive)?,
+        to_tpmt_sensitive(obj.public.object_type(), obj.public.name_alg, &sensitive)?,
+        &iv,
     )?;
     ctx.put(&private);
     Ok(())
@@ -2026,19 +2065,21 @@ pub(crate) mod tests {
         let name = compute_name(&Tpm2bPublic::from_bytes(&public).unwrap().public_area);
         let blob = Tpm2bPrivate::from_bytes(&private).unwrap();
         let blob = blob.as_bytes();
-        // integrity (TPM2B_DIGEST, 32 bytes) || encSensitive
+        // integrity (TPM2B_DIGEST, 32 bytes) || TPM2B_IV (16 bytes) || encSensitive
         assert_eq!(&blob[..2], &[0, 32]);
-        let (integrity, enc) = blob[2..].split_at(32);
+        let (integrity, wrapped) = blob[2..].split_at(32);
+        assert_eq!(&wrapped[..2], &[0, 16]);
+        let (iv, enc) = wrapped[2..].split_at(16);
         let hmac_key = kdfa(HashAlg::Sha256, &seed, b"INTEGRITY", &[], &[], 256);
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&hmac_key).unwrap();
-        mac.update(enc);
+        mac.update(wrapped);
         mac.update(&name);
         assert_eq!(integrity, &mac.finalize().into_bytes()[..]);
         let sym = kdfa(HashAlg::Sha256, &seed, b"STORAGE", &name, &[], 128);
         let mut plain = enc.to_vec();
         {
             use cipher::{AsyncStreamCipher, KeyIvInit};
-            cfb_mode::Decryptor::<aes::Aes128>::new_from_slices(&sym, &[0u8; 16])
+            cfb_mode::Decryptor::<aes::Aes128>::new_from_slices(&sym, iv)
                 .unwrap()
                 .decrypt(&mut plain);
         }
@@ -2046,7 +2087,8 @@ pub(crate) mod tests {
             .unwrap()
             .sensitive_area
             .unwrap();
-        assert_eq!(s.auth_value.as_bytes(), b"pw");
+        // The authValue is padded to the nameAlg digest size.
+        assert_eq!(s.auth_value.as_bytes(), &cat(&[b"pw", &[0; 30]])[..]);
         assert_eq!(composite_bytes(&s), b"sealed secret");
         assert_eq!(s.seed_value.len(), 32);
     }

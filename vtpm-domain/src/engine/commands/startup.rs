@@ -41,7 +41,16 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         return Err(TpmRc::INITIALIZE);
     }
     let locality = e.locality;
+    // PC Client: TPM2_Startup comes from locality 0, or 3 for an H-CRTM start.
+    if locality != 0 && locality != 3 {
+        return Err(TpmRc::LOCALITY);
+    }
     let st = &mut e.state;
+    if su == TpmSu::STATE
+        && st.saved.as_ref().is_some_and(|s| s.startup_locality != locality)
+    {
+        return Err(TpmRc::LOCALITY);
+    }
     let saved = st.saved.take();
     match (su, saved) {
         (TpmSu::STATE, Some(saved))
@@ -92,6 +101,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         da.failed_tries = da.failed_tries.saturating_add(1).min(da.max_tries);
     }
     st.perm.shutdown = ShutdownKind::None;
+    st.vol.startup_locality = locality;
     st.vol.started = true;
     Ok(())
 }
@@ -100,6 +110,10 @@ fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let su: TpmSu = ctx.param()?;
     ctx.finish()?;
     let st = &mut e.state;
+    if su == TpmSu::STATE && st.perm.pcr_allocation_pending.is_some() {
+        // Part 3 §9.4: the saved PCRs would not match the new allocation.
+        return Err(TpmRc::TYPE.with_parameter(1));
+    }
     if su == TpmSu::STATE {
         st.saved = Some(Saved {
             pcr: st.vol.pcr.clone(),
@@ -110,6 +124,7 @@ fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             platform_auth: st.vol.platform_auth.clone(),
             platform_policy: st.vol.platform_policy.clone(),
             sessions: alloc::collections::BTreeMap::new(),
+            startup_locality: st.vol.startup_locality,
         });
         st.perm.shutdown = ShutdownKind::State;
     } else {
