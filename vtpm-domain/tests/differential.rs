@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// a / b: the two responses to one command, as in the messages.
+#![allow(clippy::many_single_char_names)]
 //! Differential test: the same seeded sequence of a few hundred TPM 2.0 commands — valid ones
 //! and malformed ones (truncated, extra bytes, bad tags and sizes, bad selectors, wrong
 //! handles, bad sessions) — goes to our engine (in process) and to swtpm 0.7.1 / libtpms, in
@@ -89,6 +91,24 @@ struct KindStats {
     rc_equal: usize,
     compared_bytes: usize,
     mismatches: usize,
+    known: usize,
+}
+
+/// Where libtpms answers differently from part 3 and the engine follows the specification:
+/// (command code, our code, swtpm's code, why).
+const KNOWN_DEVIATIONS: &[(u32, u32, u32, &str)] = &[(
+    0x159,
+    0x084,
+    0x101,
+    "RSA_Decrypt with a padding that does not check: part 3 §14.3 says TPM_RC_VALUE; libtpms \
+     0.9 with OpenSSL 3 answers TPM_RC_FAILURE",
+)];
+
+fn known_deviation(cc: u32, ours: u32, theirs: u32) -> Option<&'static str> {
+    KNOWN_DEVIATIONS
+        .iter()
+        .find(|d| d.0 == cc && d.1 == ours && d.2 == theirs)
+        .map(|d| d.3)
 }
 
 /// Runs one seeded sequence; returns (commands, compared bytewise, mismatches).
@@ -103,6 +123,7 @@ fn run_seed(seed: u64, n: usize, stats: &mut BTreeMap<&'static str, KindStats>) 
         cc: CC_STARTUP,
         handles: Vec::new(),
         sessions: Vec::new(),
+        session_refs: Vec::new(),
         params: vec![0, 0],
         mutation: None,
         cmp: cmdgen::Cmp::Full,
@@ -129,7 +150,12 @@ fn run_seed(seed: u64, n: usize, stats: &mut BTreeMap<&'static str, KindStats>) 
         if rc_of(&a) == rc_of(&b) {
             s.rc_equal += 1;
         }
-        let bytewise = rc_of(&a) != 0 || c.cmp != cmdgen::Cmp::Rc;
+        // Error answers are compared whole; successes as far as they are deterministic.
+        let bytewise = rc_of(&a) != 0
+            || matches!(
+                c.cmp,
+                cmdgen::Cmp::Full | cmdgen::Cmp::SkipHandle | cmdgen::Cmp::Prefix(_)
+            );
         if bytewise {
             s.compared_bytes += 1;
         }
@@ -141,7 +167,15 @@ fn run_seed(seed: u64, n: usize, stats: &mut BTreeMap<&'static str, KindStats>) 
                 rc_name(rc_of(&b))
             );
         }
-        if !agree(c.cmp, &a, &b) {
+        if let Some(why) = known_deviation(c.cc, rc_of(&a), rc_of(&b)) {
+            s.known += 1;
+            if verbose {
+                println!(
+                    "seed {seed} #{i} {}: known libtpms deviation: {why}",
+                    c.kind
+                );
+            }
+        } else if !agree(c.cmp, &a, &b) {
             s.mismatches += 1;
             mismatches += 1;
             if mismatches <= 25 || std::env::var("DIFF_ALL").is_ok() {
@@ -164,10 +198,10 @@ fn run_seed(seed: u64, n: usize, stats: &mut BTreeMap<&'static str, KindStats>) 
 
 #[test]
 fn engine_matches_swtpm() {
-    let seeds: Vec<u64> = std::env::var("DIFF_SEEDS")
-        .ok()
-        .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .unwrap_or_else(|| vec![1, 2, 3]);
+    let seeds: Vec<u64> = std::env::var("DIFF_SEEDS").ok().map_or_else(
+        || vec![1, 2, 3],
+        |s| s.split(',').map(|x| x.trim().parse().unwrap()).collect(),
+    );
     let n: usize = std::env::var("DIFF_COMMANDS")
         .ok()
         .map_or(300, |s| s.parse().unwrap());
@@ -179,19 +213,21 @@ fn engine_matches_swtpm() {
     let total: usize = stats.values().map(|s| s.sent).sum();
     let bytewise: usize = stats.values().map(|s| s.compared_bytes).sum();
     let rc_equal: usize = stats.values().map(|s| s.rc_equal).sum();
+    let known: usize = stats.values().map(|s| s.known).sum();
     println!(
-        "\n{:<22} {:>6} {:>9} {:>9} {:>10}",
-        "kind", "sent", "rc equal", "bytewise", "mismatches"
+        "\n{:<22} {:>6} {:>9} {:>9} {:>10} {:>6}",
+        "kind", "sent", "rc equal", "bytewise", "mismatches", "known"
     );
     for (k, s) in &stats {
         println!(
-            "{k:<22} {:>6} {:>9} {:>9} {:>10}",
-            s.sent, s.rc_equal, s.compared_bytes, s.mismatches
+            "{k:<22} {:>6} {:>9} {:>9} {:>10} {:>6}",
+            s.sent, s.rc_equal, s.compared_bytes, s.mismatches, s.known
         );
     }
     println!(
         "differential: seeds {seeds:?}: {total} commands, {rc_equal} with equal response \
-         codes, {bytewise} compared bytewise, {mismatches} mismatches"
+         codes, {bytewise} compared bytewise, {mismatches} mismatches, {known} known libtpms \
+         deviations"
     );
     assert_eq!(
         mismatches, 0,

@@ -1566,6 +1566,9 @@ fn load_external_and_read_public_are_identical() {
     }
 }
 
+/// A change made to a saved context.
+type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+
 /// The TPMS_CONTEXT of a successful ContextSave.
 fn context_of(rsp: &[u8]) -> Vec<u8> {
     assert_eq!(rc_of(rsp), TpmRc::SUCCESS, "ContextSave");
@@ -1608,7 +1611,6 @@ fn contexts_match_swtpm() {
         f(&mut v);
         context_load(&v)
     };
-    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
     let edits: Vec<(&str, Edit)> = vec![
         (
             "last byte",
@@ -1928,4 +1930,221 @@ fn tpms_ecc_point_is_the_wire_form() {
             y: tpm2::structures::Tpm2bEccParameter::new(&[2; 32]).unwrap(),
         }
     );
+}
+
+fn create_loaded(parent: TpmHandle, data: &[u8], template: &[u8]) -> Vec<u8> {
+    command(
+        TpmCc::CREATE_LOADED,
+        &[parent],
+        1,
+        &cat(&[&b2(&cat(&[&b2(b"pw"), &b2(data)])), &b2(template)]),
+    )
+}
+
+/// The derivation form of an ECC signing template: unique is TPMS_DERIVE(label, context).
+fn derived_ecc(attrs: u32, label: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut t = ecc(attrs, &NULL, &ECDSA);
+    t.truncate(t.len() - 4);
+    cat(&[&t, &b2(label), &b2(context)])
+}
+
+#[test]
+fn create_loaded_matches_swtpm() {
+    let mut pair = Pair::new();
+    let parent = storage_primaries(&mut pair);
+    let sizes = |rsp: &[u8]| {
+        let r = Response::parse(rsp, TpmCc::CREATE_LOADED).unwrap();
+        let mut p = tpm2::Reader::new(r.parameters);
+        let private = Tpm2bPrivate::unmarshal(&mut p).unwrap();
+        let public = Tpm2bPublic::unmarshal(&mut p).unwrap().public_area;
+        let name = Tpm2bName::unmarshal(&mut p).unwrap();
+        assert!(p.is_empty());
+        (private.len(), without_unique(public), name.len(), r.handle)
+    };
+    for (what, data, t) in [
+        ("HMAC key", vec![], keyedhash(SIGN_KEY, &HMAC)),
+        (
+            "sealed data",
+            b"secret".to_vec(),
+            keyedhash(FIXED | UWA, &NULL),
+        ),
+        ("ECC signing key", vec![], ecc(SIGN_KEY, &NULL, &ECDSA)),
+        (
+            "RSA-1024 signing key",
+            vec![],
+            rsa_t(SIGN_KEY, &NULL, &RSASSA, 1024, 0, &[]),
+        ),
+    ] {
+        for p in [parent, OWNER, TpmHandle::NULL] {
+            let (a, b) = pair.same_rc(what, &create_loaded(p, &data, &t));
+            assert_eq!(rc_of(&a), TpmRc::SUCCESS, "{what}");
+            let (sa, sb) = (sizes(&a), sizes(&b));
+            assert_eq!(sa, sb, "{what} under {p:?}");
+            let h = handle_of(&a, TpmCc::CREATE_LOADED);
+            pair.same(
+                "flush",
+                &command(TpmCc::FLUSH_CONTEXT, &[], 0, &h.0.to_be_bytes()),
+            );
+        }
+    }
+    // Errors under a storage parent and under a hierarchy.
+    for p in [parent, OWNER] {
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            (
+                "bad attributes",
+                vec![],
+                rsa(STORAGE & !FIXED_PARENT, &cfb(), &NULL),
+            ),
+            (
+                "byte after the template",
+                vec![],
+                cat(&[&keyedhash(SIGN_KEY, &HMAC), &[0]]),
+            ),
+            (
+                "RSA-4096",
+                vec![],
+                rsa_t(SIGN_KEY, &NULL, &NULL, 4096, 0, &[]),
+            ),
+            (
+                "nameAlg NULL",
+                vec![],
+                with_name_alg(&keyedhash(SIGN_KEY, &HMAC), 0x10),
+            ),
+            (
+                "data with sensitiveDataOrigin",
+                vec![1; 32],
+                keyedhash(SIGN_KEY, &HMAC),
+            ),
+            ("sealed without data", vec![], keyedhash(FIXED | UWA, &NULL)),
+            (
+                "AES key of 10 bytes",
+                vec![1; 10],
+                symcipher(FIXED | UWA | DECRYPT, &cfb()),
+            ),
+        ];
+        for (what, data, t) in &cases {
+            let (a, _) = pair.same_rc(what, &create_loaded(p, data, t));
+            // (With a hierarchy as parent, data with sensitiveDataOrigin is accepted by both.)
+            let _ = a;
+            pair.flush_all();
+            if p == parent {
+                // The storage parent was flushed with the rest: make it again.
+                storage_primaries(&mut pair);
+            }
+        }
+    }
+    pair.flush_all();
+    // A derivation parent: the errors of derivation (the derived keys themselves are this
+    // engine's own and are not compared).
+    let (a, _) = pair.same_rc(
+        "derivation parent",
+        &create_primary_cmd(OWNER, &[], &keyedhash(STORAGE, &XOR_108)),
+    );
+    let dp = handle_of(&a, TpmCc::CREATE_PRIMARY);
+    let fixed_sign = FIXED | UWA | SIGN;
+    let derived: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        (
+            "derived ECC key",
+            vec![],
+            derived_ecc(fixed_sign, b"label", b"context"),
+        ),
+        (
+            "derived key with sensitiveDataOrigin",
+            vec![],
+            derived_ecc(fixed_sign | SDO, b"l", b"c"),
+        ),
+        (
+            "derived key not fixedParent",
+            vec![],
+            derived_ecc(UWA | SIGN, b"l", b"c"),
+        ),
+        (
+            "derived RSA key",
+            vec![],
+            cat(&[
+                &rsa_t(fixed_sign, &NULL, &NULL, 2048, 0, &[])[..20],
+                &b2(b"l"),
+                &b2(b"c"),
+            ]),
+        ),
+        ("ordinary template", vec![], ecc(fixed_sign, &NULL, &ECDSA)),
+    ];
+    for (what, data, t) in &derived {
+        let (a, b) = pair.same_rc(what, &create_loaded(dp, data, t));
+        if rc_of(&a) == TpmRc::SUCCESS {
+            let (sa, sb) = (sizes(&a), sizes(&b));
+            assert_eq!(sa, sb, "{what}");
+            assert_eq!(sa.0, 0, "{what}: no outPrivate");
+            let h = handle_of(&a, TpmCc::CREATE_LOADED);
+            pair.same(
+                "flush",
+                &command(TpmCc::FLUSH_CONTEXT, &[], 0, &h.0.to_be_bytes()),
+            );
+        }
+    }
+    // TPM2_Create and TPM2_Load do not take a derivation parent.
+    let c = command(
+        TpmCc::CREATE,
+        &[dp],
+        1,
+        &create_params(&[], &[], &keyedhash(SIGN_KEY, &HMAC)),
+    );
+    pair.same_rc("Create under a derivation parent", &c);
+}
+
+#[test]
+fn sequence_objects_match_swtpm() {
+    let mut pair = Pair::new();
+    let start = command(
+        TpmCc::HASH_SEQUENCE_START,
+        &[],
+        0,
+        &cat(&[&b2(&[]), &[0, 0x0b]]),
+    );
+    let (a, _) = pair.same_rc("HashSequenceStart", &start);
+    let h = handle_of(&a, TpmCc::HASH_SEQUENCE_START);
+    let (a, _) = pair.same_rc(
+        "ReadPublic of a sequence",
+        &command(TpmCc::READ_PUBLIC, &[h], 0, &[]),
+    );
+    assert_eq!(rc_of(&a), TpmRc::SEQUENCE);
+    let (a, b) = pair.both(&command(TpmCc::CONTEXT_SAVE, &[h], 0, &[]));
+    let (ca, cb) = (context_of(&a), context_of(&b));
+    assert_eq!(
+        ca[8..16],
+        cb[8..16],
+        "savedHandle 0x80000001, hierarchy TPM_RH_NULL"
+    );
+    assert_eq!(&ca[8..12], &[0x80, 0, 0, 1]);
+    let (a, _) = pair.same_rc("EvictControl of a sequence", &evict(OWNER, h, 0x8100_0001));
+    assert_eq!(rc_of(&a), TpmRc::ATTRIBUTES.with_handle(2));
+    pair.same(
+        "flush",
+        &command(TpmCc::FLUSH_CONTEXT, &[], 0, &h.0.to_be_bytes()),
+    );
+    // The saved sequence comes back and can be completed.
+    let (a, b) = (
+        pair.ours(&context_load(&ca)),
+        pair.swtpm(&context_load(&cb)),
+    );
+    assert_eq!((rc_of(&a), rc_of(&b)), (TpmRc::SUCCESS, TpmRc::SUCCESS));
+    let complete = command(
+        TpmCc::SEQUENCE_COMPLETE,
+        &[h],
+        1,
+        &cat(&[&b2(b"abc"), &TpmHandle::NULL.0.to_be_bytes()]),
+    );
+    let (a, b) = pair.both(&complete);
+    assert_eq!(rc_of(&a), TpmRc::SUCCESS);
+    // The digest (SHA-256 of "abc") is the same; the NULL ticket too.
+    let da = Response::parse(&a, TpmCc::SEQUENCE_COMPLETE)
+        .unwrap()
+        .parameters
+        .to_vec();
+    let db = Response::parse(&b, TpmCc::SEQUENCE_COMPLETE)
+        .unwrap()
+        .parameters
+        .to_vec();
+    assert_eq!(da, db);
+    assert_eq!(&da[2..34], &digest(HashAlg::Sha256, &[b"abc"])[..]);
 }

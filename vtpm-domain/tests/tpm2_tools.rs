@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Short names for the tools' files (t, s, u, r, c) read like the shell they replace.
+#![allow(clippy::many_single_char_names)]
 //! The acceptance test of the engine: the real tpm2-tools 5.4 (through tpm2-tss's `swtpm` TCTI)
 //! drive `vtpm-domain serve --swtpm-tcp 127.0.0.1:PORT`, and every result is checked, where
 //! possible independently of the TPM: digests and HMACs with `openssl dgst`, signatures with
@@ -126,20 +128,20 @@ impl Server {
     /// A server without persistent state (`--ephemeral`).
     fn ephemeral(scratch: &Path) -> Self {
         match backend() {
-            Backend::Ours => Self::start(Launch::Ours(vec!["--ephemeral".into()]), None),
+            Backend::Ours => Self::start(&Launch::Ours(vec!["--ephemeral".into()]), None),
             Backend::Swtpm => {
                 let dir = scratch.join("swtpm-state");
                 fs::create_dir_all(&dir).unwrap();
-                Self::start(Launch::Swtpm(dir), None)
+                Self::start(&Launch::Swtpm(dir), None)
             }
         }
     }
 
-    fn start(launch: Launch, port: Option<u16>) -> Self {
+    fn start(launch: &Launch, port: Option<u16>) -> Self {
         let mut last = String::new();
         for _ in 0..5 {
             let port = port.unwrap_or_else(free_port_pair);
-            match Self::try_start(&launch, port) {
+            match Self::try_start(launch, port) {
                 Ok(s) => return s,
                 Err(e) => last = e,
             }
@@ -269,7 +271,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         let launch = self.launch.clone();
-        let next = Self::start(launch, Some(self.port));
+        let next = Self::start(&launch, Some(self.port));
         let old = std::mem::replace(self, next);
         drop(old);
     }
@@ -445,7 +447,11 @@ fn openssl_digest(alg: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -1175,6 +1181,15 @@ fn hmac_and_audit_sessions() {
     let obj = t.child("prim.ctx", "sealed", &["-i", &secret]);
     let out = t.tool_f(&["tpm2_unseal", "-c", &obj, "-p", &sess]);
     assert_eq!(out, "hmac-session secret");
+    // The session's HMAC is really checked: an object with a password, authorized through the
+    // HMAC session computed without it, is refused (TPM_RC_AUTH_FAIL, session 1).
+    let obj2 = t.child("prim.ctx", "sealed2", &["-i", &secret, "-p", "pw2"]);
+    let err = t.tool_fails(&["tpm2_unseal", "-c", &obj2, "-p", &sess]);
+    assert!(
+        has_rc(&err, 0x98e),
+        "want TPM_RC_AUTH_FAIL (session 1):\n{err}"
+    );
+    t.flush();
     // The hierarchy authorized through the session, parameters encrypted both ways.
     let c = t.p("p2.ctx");
     t.tool_f(&[
@@ -1425,7 +1440,7 @@ fn restart_state_file_process() {
             Launch::Swtpm(d)
         }
     };
-    let server = Server::start(launch, None);
+    let server = Server::start(&launch, None);
     let mut t = Tpm { server, dir };
     t.tool(&["tpm2_startup", "-c"]);
     restart_flow(&mut t, |t| t.server.restart_process());

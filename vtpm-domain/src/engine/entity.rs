@@ -52,6 +52,8 @@ pub(crate) enum HandleKind {
     NvAuth,
     /// TPMI_SH_POLICY: a loaded policy session.
     PolicySession,
+    /// TPMI_DH_PARENT+: a loaded object, a hierarchy or TPM_RH_NULL (TPM2_CreateLoaded).
+    Parent,
 }
 
 /// Number of PCRs in every bank (PC Client profile).
@@ -152,6 +154,12 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
         K::NvAuth => match h {
             TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
             _ if ty == TpmHt::NV_INDEX => nv_present(engine, h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Parent => match h {
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            TpmHandle::NULL => Ok(()),
+            _ if matches!(ty, TpmHt::TRANSIENT | TpmHt::PERSISTENT) => object_present(engine, h),
             _ => Err(TpmRc::VALUE),
         },
         K::PolicySession => {

@@ -225,6 +225,8 @@ pub(crate) struct Saved {
     /// Context-saved sessions at the following _TPM_Init: they stay valid across TPM Restart
     /// and TPM Resume (part 1 §30.4), not across TPM Reset.
     pub sessions: BTreeMap<u32, Session>,
+    /// `Volatile::session_contexts` of those sessions (which context of each is current).
+    pub session_contexts: BTreeMap<u32, u64>,
     /// The locality of the TPM2_Startup before the TPM2_Shutdown(STATE): TPM2_Startup(STATE)
     /// must come from the same one.
     pub startup_locality: u8,
@@ -368,6 +370,7 @@ impl State {
         );
         if let Some(saved) = &mut self.saved {
             saved.sessions = old.sessions.into_iter().filter(|(_, s)| !s.is_loaded()).collect();
+            saved.session_contexts = old.session_contexts;
         }
     }
 
@@ -639,6 +642,7 @@ impl Persist for Saved {
         w.bytes(&self.platform_auth);
         self.platform_policy.save(w);
         save_map(w, &self.sessions);
+        save_map(w, &self.session_contexts);
         w.u8(self.startup_locality);
     }
 
@@ -652,6 +656,7 @@ impl Persist for Saved {
             platform_auth: secret(r, "saved platformAuth")?,
             platform_policy: Policy::load(r)?,
             sessions: load_map(r, "saved sessions")?,
+            session_contexts: load_map(r, "saved session contexts")?,
             startup_locality: r.u8("saved startup locality")?,
         })
     }

@@ -7,7 +7,14 @@
 //! handles it returned, so two TPMs that number their transient handles differently still get
 //! the same command sequence. At most three objects are live at a time (swtpm's
 //! MAX_LOADED_OBJECTS), so the generator flushes before it loads a fourth.
-#![allow(dead_code)]
+// Each test uses part of this module; sizes in generated commands are small by construction
+// (a command is at most a few KB), so the narrowing casts of the builders cannot truncate.
+#![allow(
+    dead_code,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 use vtpm_domain::engine::Platform;
 
@@ -17,10 +24,10 @@ use vtpm_domain::engine::Platform;
 
 /// SplitMix64: small, seedable, good enough to pick test cases.
 #[derive(Clone)]
-pub struct Rng(pub u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -29,31 +36,31 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
 
     /// True with probability `num / den`.
-    pub fn chance(&mut self, num: usize, den: usize) -> bool {
+    pub(crate) fn chance(&mut self, num: usize, den: usize) -> bool {
         self.below(den) < num
     }
 
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
 
 /// A platform whose entropy is a SplitMix64 stream from `seed` and whose clock stands still.
-pub struct DetPlatform {
+pub(crate) struct DetPlatform {
     rng: Rng,
 }
 
 impl DetPlatform {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self { rng: Rng(seed) }
     }
 }
@@ -74,96 +81,132 @@ impl Platform for DetPlatform {
 // Wire constants
 // ---------------------------------------------------------------------------------------------
 
-pub const ST_NO_SESSIONS: u16 = 0x8001;
-pub const ST_SESSIONS: u16 = 0x8002;
+pub(crate) const ST_NO_SESSIONS: u16 = 0x8001;
+pub(crate) const ST_SESSIONS: u16 = 0x8002;
 
-pub const CC_STARTUP: u32 = 0x144;
-pub const CC_SHUTDOWN: u32 = 0x145;
-pub const CC_SELF_TEST: u32 = 0x143;
-pub const CC_GET_TEST_RESULT: u32 = 0x17C;
-pub const CC_STIR_RANDOM: u32 = 0x146;
-pub const CC_GET_RANDOM: u32 = 0x17B;
-pub const CC_GET_CAPABILITY: u32 = 0x17A;
-pub const CC_TEST_PARMS: u32 = 0x18A;
-pub const CC_PCR_READ: u32 = 0x17E;
-pub const CC_PCR_EXTEND: u32 = 0x182;
-pub const CC_PCR_EVENT: u32 = 0x13C;
-pub const CC_PCR_RESET: u32 = 0x13D;
-pub const CC_PCR_ALLOCATE: u32 = 0x12B;
-pub const CC_HASH: u32 = 0x17D;
-pub const CC_HASH_SEQUENCE_START: u32 = 0x186;
-pub const CC_SEQUENCE_UPDATE: u32 = 0x15C;
-pub const CC_SEQUENCE_COMPLETE: u32 = 0x13E;
-pub const CC_EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
-pub const CC_READ_PUBLIC: u32 = 0x173;
-pub const CC_FLUSH_CONTEXT: u32 = 0x165;
-pub const CC_CREATE_PRIMARY: u32 = 0x131;
-pub const CC_LOAD_EXTERNAL: u32 = 0x167;
-pub const CC_SIGN: u32 = 0x15D;
-pub const CC_VERIFY_SIGNATURE: u32 = 0x177;
-pub const CC_ENCRYPT_DECRYPT: u32 = 0x164;
-pub const CC_ENCRYPT_DECRYPT2: u32 = 0x193;
+pub(crate) const CC_STARTUP: u32 = 0x144;
+pub(crate) const CC_SHUTDOWN: u32 = 0x145;
+pub(crate) const CC_SELF_TEST: u32 = 0x143;
+pub(crate) const CC_GET_TEST_RESULT: u32 = 0x17C;
+pub(crate) const CC_STIR_RANDOM: u32 = 0x146;
+pub(crate) const CC_GET_RANDOM: u32 = 0x17B;
+pub(crate) const CC_GET_CAPABILITY: u32 = 0x17A;
+pub(crate) const CC_TEST_PARMS: u32 = 0x18A;
+pub(crate) const CC_PCR_READ: u32 = 0x17E;
+pub(crate) const CC_PCR_EXTEND: u32 = 0x182;
+pub(crate) const CC_PCR_EVENT: u32 = 0x13C;
+pub(crate) const CC_PCR_RESET: u32 = 0x13D;
+pub(crate) const CC_PCR_ALLOCATE: u32 = 0x12B;
+pub(crate) const CC_HASH: u32 = 0x17D;
+pub(crate) const CC_HASH_SEQUENCE_START: u32 = 0x186;
+pub(crate) const CC_SEQUENCE_UPDATE: u32 = 0x15C;
+pub(crate) const CC_SEQUENCE_COMPLETE: u32 = 0x13E;
+pub(crate) const CC_EVENT_SEQUENCE_COMPLETE: u32 = 0x185;
+pub(crate) const CC_READ_PUBLIC: u32 = 0x173;
+pub(crate) const CC_FLUSH_CONTEXT: u32 = 0x165;
+pub(crate) const CC_CREATE_PRIMARY: u32 = 0x131;
+pub(crate) const CC_LOAD_EXTERNAL: u32 = 0x167;
+pub(crate) const CC_SIGN: u32 = 0x15D;
+pub(crate) const CC_VERIFY_SIGNATURE: u32 = 0x177;
+pub(crate) const CC_ENCRYPT_DECRYPT: u32 = 0x164;
+pub(crate) const CC_ENCRYPT_DECRYPT2: u32 = 0x193;
+pub(crate) const CC_RSA_DECRYPT: u32 = 0x159;
+pub(crate) const CC_ECDH_ZGEN: u32 = 0x154;
+pub(crate) const CC_UNSEAL: u32 = 0x15E;
+pub(crate) const CC_HMAC: u32 = 0x155;
+pub(crate) const CC_START_AUTH_SESSION: u32 = 0x176;
+pub(crate) const CC_POLICY_GET_DIGEST: u32 = 0x189;
+pub(crate) const CC_POLICY_RESTART: u32 = 0x180;
+pub(crate) const CC_POLICY_PCR: u32 = 0x17F;
+pub(crate) const CC_POLICY_COMMAND_CODE: u32 = 0x16C;
+pub(crate) const CC_POLICY_AUTH_VALUE: u32 = 0x16B;
+pub(crate) const CC_POLICY_PASSWORD: u32 = 0x18C;
+pub(crate) const CC_POLICY_LOCALITY: u32 = 0x16F;
 
-pub const RH_OWNER: u32 = 0x4000_0001;
-pub const RH_NULL: u32 = 0x4000_0007;
-pub const RS_PW: u32 = 0x4000_0009;
-pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
-pub const RH_PLATFORM: u32 = 0x4000_000C;
+pub(crate) const RH_OWNER: u32 = 0x4000_0001;
+pub(crate) const RH_NULL: u32 = 0x4000_0007;
+pub(crate) const RS_PW: u32 = 0x4000_0009;
+pub(crate) const RH_ENDORSEMENT: u32 = 0x4000_000B;
+pub(crate) const RH_PLATFORM: u32 = 0x4000_000C;
 
-pub const ALG_RSA: u16 = 0x0001;
-pub const ALG_SHA1: u16 = 0x0004;
-pub const ALG_HMAC: u16 = 0x0005;
-pub const ALG_AES: u16 = 0x0006;
-pub const ALG_KEYEDHASH: u16 = 0x0008;
-pub const ALG_SHA256: u16 = 0x000B;
-pub const ALG_SHA384: u16 = 0x000C;
-pub const ALG_SHA512: u16 = 0x000D;
-pub const ALG_NULL: u16 = 0x0010;
-pub const ALG_SM3: u16 = 0x0012;
-pub const ALG_RSASSA: u16 = 0x0014;
-pub const ALG_RSAPSS: u16 = 0x0016;
-pub const ALG_ECDSA: u16 = 0x0018;
-pub const ALG_ECC: u16 = 0x0023;
-pub const ALG_SYMCIPHER: u16 = 0x0025;
-pub const ALG_CTR: u16 = 0x0040;
-pub const ALG_OFB: u16 = 0x0041;
-pub const ALG_CBC: u16 = 0x0042;
-pub const ALG_CFB: u16 = 0x0043;
-pub const ALG_ECB: u16 = 0x0044;
+pub(crate) const ALG_RSA: u16 = 0x0001;
+pub(crate) const ALG_SHA1: u16 = 0x0004;
+pub(crate) const ALG_HMAC: u16 = 0x0005;
+pub(crate) const ALG_AES: u16 = 0x0006;
+pub(crate) const ALG_KEYEDHASH: u16 = 0x0008;
+pub(crate) const ALG_SHA256: u16 = 0x000B;
+pub(crate) const ALG_SHA384: u16 = 0x000C;
+pub(crate) const ALG_SHA512: u16 = 0x000D;
+pub(crate) const ALG_NULL: u16 = 0x0010;
+pub(crate) const ALG_SM3: u16 = 0x0012;
+pub(crate) const ALG_RSASSA: u16 = 0x0014;
+pub(crate) const ALG_RSAES: u16 = 0x0015;
+pub(crate) const ALG_OAEP: u16 = 0x0017;
+pub(crate) const ALG_RSAPSS: u16 = 0x0016;
+pub(crate) const ALG_ECDSA: u16 = 0x0018;
+pub(crate) const ALG_ECC: u16 = 0x0023;
+pub(crate) const ALG_SYMCIPHER: u16 = 0x0025;
+pub(crate) const ALG_CTR: u16 = 0x0040;
+pub(crate) const ALG_OFB: u16 = 0x0041;
+pub(crate) const ALG_CBC: u16 = 0x0042;
+pub(crate) const ALG_CFB: u16 = 0x0043;
+pub(crate) const ALG_ECB: u16 = 0x0044;
 
 /// The PCR banks both TPMs have allocated for the comparison (swtpm is re-allocated to these).
-pub const BANKS: [(u16, usize); 3] = [(ALG_SHA1, 20), (ALG_SHA256, 32), (ALG_SHA384, 48)];
+pub(crate) const BANKS: [(u16, usize); 3] = [(ALG_SHA1, 20), (ALG_SHA256, 32), (ALG_SHA384, 48)];
 
 /// A fixed RSA-2048 key (made with `openssl genpkey` for these tests): modulus and first prime.
-pub const RSA_N: &str = "df5002f088368259e9f293f033c379eb2c7e94e6f658b8b7e5155f1dff2efb22ea188d4d\
+pub(crate) const RSA_N: &str = "df5002f088368259e9f293f033c379eb2c7e94e6f658b8b7e5155f1dff2efb22ea188d4d\
 6b7883793b093a85f3dcc872ea0312b695c716f35e8ee53a433fed081464e943b4c6e1610fc21c79ce9e7f184a032a25\
 d38ab6986404093f92e670b1079b919cccb221c3498593048d81cde6a63150ef2f2535af68ca0d856d404a880dd3aef4\
 bf868d16b114201e978e88eb05a242a3b9534d0754224589db91cc5cc65ff2817afd339b5ff3c69d1b280b4d38bd56d0\
 23ae966bcc57796e4cba6da056a63b1c4230c7b36e557cbedede117aa4b7eb24fbb3c0062c2ca4a6e9aef5efc0f13074\
 6b5acfcd226dcda67020e18818d399900e6b7570cc3b80bb412426bd";
-pub const RSA_P: &str = "f6fa210e46e481a53a52dc1ed6abceaa6f615587ceb74ae996ecce3e25474e7eb46f52d9\
+pub(crate) const RSA_P: &str = "f6fa210e46e481a53a52dc1ed6abceaa6f615587ceb74ae996ecce3e25474e7eb46f52d9\
 76502466f181207ecc0839ff71831e9db582fb85090a3cf5b97ea8aa5e0995e6e15da77cb7fc5980d88ff0b36d7f9686\
 5361a40efdd5a96ca14e311199c4f85049219a02ac1e4ffe6d954f14eef6b4b7b98573408a54ea9d42141141";
 /// A fixed P-256 public key and an ECDSA-SHA256 signature (by openssl) of [`ECC_DIGEST`].
-pub const ECC_X: &str = "ff2fb28d3f67b591d396e9473359cd542b6409448f3d131c3bbbb5a4382e629c";
-pub const ECC_Y: &str = "e9c808f245bf477c9649464d44942efcc7adc96728469954b376e73558edae2d";
-pub const ECC_DIGEST: &str = "2c61ce10527af51cd9f83f9e859c64c0e9123767be22ea0211099dceedc6eb44";
-pub const ECC_R: &str = "c87b8fe745386b494fbfa5411247dbb7d9e5c7dbf69ae97457529767270d7a12";
-pub const ECC_S: &str = "8f326b0ce77fb6566c2839856c2f67ec1178bb0a24950e107ca99a2ed006cda6";
+pub(crate) const ECC_X: &str = "ff2fb28d3f67b591d396e9473359cd542b6409448f3d131c3bbbb5a4382e629c";
+pub(crate) const ECC_Y: &str = "e9c808f245bf477c9649464d44942efcc7adc96728469954b376e73558edae2d";
+pub(crate) const ECC_DIGEST: &str =
+    "2c61ce10527af51cd9f83f9e859c64c0e9123767be22ea0211099dceedc6eb44";
+pub(crate) const ECC_R: &str = "c87b8fe745386b494fbfa5411247dbb7d9e5c7dbf69ae97457529767270d7a12";
+pub(crate) const ECC_S: &str = "8f326b0ce77fb6566c2839856c2f67ec1178bb0a24950e107ca99a2ed006cda6";
+/// The fixed P-256 key's private scalar (for ECDH_ZGen).
+pub(crate) const ECC_D: &str = "ebeb48a72d5360e3c843c11604b27da3705cc5c00188e1b3330b010c3f1cc6b5";
+/// "differential msg" encrypted by openssl to the fixed RSA key: RSAES-PKCS1-v1_5, and
+/// RSAES-OAEP with SHA-256 (and MGF1-SHA-256), empty label.
+pub(crate) const RSA_CT_PKCS1: &str = "23a552bfae31f103a19d44c04dff83e3698865c5c4226cc99a92d2bd7f\
+f3bbee2c5011af46af7380b1d1c4abcde9b956fda9f2c877f9f88306b228076f40b9ab96b554d9f9dbee32f1ca05fa4c8\
+1b1bcf5ed40440e6ba44eba8aaa172a3878ecd6fa85038549726ad7de4a3bd5e16f406e09b21e9402eb45ce3d0f1607d0\
+fe1b540ebae414d34617b9b1b658c213aebd93a9e94a5686001dd85d85cd30f0a795fdb93788ea5b4c2572235b8e7c904\
+8a2efb42d17e61174a224b856f73de99f54f85976a64f67c26a32ccf7b5578b201001d8bf982ddc80c87b93f4453d4c14\
+e93330974f86c6f872b2b5092f0a01322e30c1f20f06d06fb98476cf733e8903e2";
+pub(crate) const RSA_CT_OAEP: &str = "a369dfaaae58a2a24e1ed9f0dae26cb04025b2f1ce6d9ccb9ff7bb64bdf4\
+b8bdbdee189fbf84bdc64aac3a08b1366ebf52b7706073be0c693b8c2a7077c4666b98bf09d8d34cb2c197d6f7f7eaa00\
+0803d6e41b09fc4935e5481e06cca0c0ace72eae1886b46694e179c866e260e7a082b5d108e64c9ddc66d318bb3acd963\
+7fe4187fbc1ec7b25a920f3df18d8dd6ea18d0f119786a90742211af29d181ef0722bdbc1ccba37ff21b091210f49cfb7\
+483f57fe1bb89422498ad45b57f3bb7d420a7671f70bc96ea9cc61b928140ad764fb183505c31d107d7c7354df5cd4c3a\
+ce4155e3e3cfda6e85995c1681223e69667d5c85aaee97669c1b3933f8006f88";
 /// A fixed AES-128 key and SHA-256 of it (the `unique` field of its public area when the
 /// seedValue is empty).
-pub const AES_KEY: &str = "101112131415161718191a1b1c1d1e1f";
-pub const AES_UNIQUE: &str = "fc2e2c73072bfa2bda03ff9307472debd3cc8105028a8a9e235e35ba8d2e37f4";
+pub(crate) const AES_KEY: &str = "101112131415161718191a1b1c1d1e1f";
+pub(crate) const AES_UNIQUE: &str =
+    "fc2e2c73072bfa2bda03ff9307472debd3cc8105028a8a9e235e35ba8d2e37f4";
 
-pub fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+pub(crate) fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,44 +215,44 @@ pub fn hex(b: &[u8]) -> String {
 
 /// A marshalling buffer.
 #[derive(Default, Clone)]
-pub struct B(pub Vec<u8>);
+pub(crate) struct B(pub(crate) Vec<u8>);
 
 impl B {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(Vec::new())
     }
-    pub fn u8(mut self, v: u8) -> Self {
+    pub(crate) fn u8(mut self, v: u8) -> Self {
         self.0.push(v);
         self
     }
-    pub fn u16(mut self, v: u16) -> Self {
+    pub(crate) fn u16(mut self, v: u16) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    pub fn u32(mut self, v: u32) -> Self {
+    pub(crate) fn u32(mut self, v: u32) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    pub fn raw(mut self, v: &[u8]) -> Self {
+    pub(crate) fn raw(mut self, v: &[u8]) -> Self {
         self.0.extend_from_slice(v);
         self
     }
     /// A TPM2B: u16 size, bytes.
-    pub fn b(self, v: &[u8]) -> Self {
+    pub(crate) fn b(self, v: &[u8]) -> Self {
         self.u16(v.len() as u16).raw(v)
     }
-    pub fn done(self) -> Vec<u8> {
+    pub(crate) fn done(self) -> Vec<u8> {
         self.0
     }
 }
 
 /// A password session area entry for `password`.
-pub fn pw_session(password: &[u8]) -> Vec<u8> {
+pub(crate) fn pw_session(password: &[u8]) -> Vec<u8> {
     B::new().u32(RS_PW).b(&[]).u8(0x01).b(password).done()
 }
 
 /// A whole command: header, handles, authorization area (if any sessions), parameters.
-pub fn command(cc: u32, handles: &[u32], sessions: &[Vec<u8>], params: &[u8]) -> Vec<u8> {
+pub(crate) fn command(cc: u32, handles: &[u32], sessions: &[Vec<u8>], params: &[u8]) -> Vec<u8> {
     let tag = if sessions.is_empty() {
         ST_NO_SESSIONS
     } else {
@@ -233,13 +276,13 @@ pub fn command(cc: u32, handles: &[u32], sessions: &[Vec<u8>], params: &[u8]) ->
 }
 
 /// The response code of a response (0xFFFF_FFFF if it is too short to hold one).
-pub fn rc_of(rsp: &[u8]) -> u32 {
+pub(crate) fn rc_of(rsp: &[u8]) -> u32 {
     rsp.get(6..10)
         .map_or(u32::MAX, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The response code, decoded by the `tpm2` crate.
-pub fn rc_name(rc: u32) -> String {
+pub(crate) fn rc_name(rc: u32) -> String {
     format!("{:#x} {}", rc, tpm2::rc::TpmRc(rc))
 }
 
@@ -248,18 +291,18 @@ pub fn rc_name(rc: u32) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// TPMA_OBJECT bits.
-pub const FIXED_TPM: u32 = 0x2;
-pub const FIXED_PARENT: u32 = 0x10;
-pub const SENSITIVE_DATA_ORIGIN: u32 = 0x20;
-pub const USER_WITH_AUTH: u32 = 0x40;
-pub const NO_DA: u32 = 0x400;
-pub const RESTRICTED: u32 = 0x10000;
-pub const DECRYPT: u32 = 0x20000;
-pub const SIGN: u32 = 0x40000;
+pub(crate) const FIXED_TPM: u32 = 0x2;
+pub(crate) const FIXED_PARENT: u32 = 0x10;
+pub(crate) const SENSITIVE_DATA_ORIGIN: u32 = 0x20;
+pub(crate) const USER_WITH_AUTH: u32 = 0x40;
+pub(crate) const NO_DA: u32 = 0x400;
+pub(crate) const RESTRICTED: u32 = 0x10000;
+pub(crate) const DECRYPT: u32 = 0x20000;
+pub(crate) const SIGN: u32 = 0x40000;
 
 /// TPM2B_PUBLIC of an ECC P-256 template: `sym` (None = TPM_ALG_NULL) and `scheme` (None =
 /// TPM_ALG_NULL, Some(hash) = ECDSA with that hash), empty unique.
-pub fn ecc_template(attrs: u32, sym: bool, scheme: Option<u16>, curve: u16) -> Vec<u8> {
+pub(crate) fn ecc_template(attrs: u32, sym: bool, scheme: Option<u16>, curve: u16) -> Vec<u8> {
     let mut t = B::new().u16(ALG_ECC).u16(ALG_SHA256).u32(attrs).b(&[]);
     t = if sym {
         t.u16(ALG_AES).u16(128).u16(ALG_CFB)
@@ -275,7 +318,7 @@ pub fn ecc_template(attrs: u32, sym: bool, scheme: Option<u16>, curve: u16) -> V
 }
 
 /// TPM2B_PUBLIC of the fixed RSA key (sign, RSASSA-SHA256 scheme unless `null_scheme`).
-pub fn rsa_public(null_scheme: bool, modulus: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_public(null_scheme: bool, modulus: &[u8]) -> Vec<u8> {
     let mut t = B::new()
         .u16(ALG_RSA)
         .u16(ALG_SHA256)
@@ -292,13 +335,13 @@ pub fn rsa_public(null_scheme: bool, modulus: &[u8]) -> Vec<u8> {
 }
 
 /// TPM2B_SENSITIVE of an object: type, empty authValue and seed, the secret.
-pub fn sensitive(alg: u16, secret: &[u8]) -> Vec<u8> {
+pub(crate) fn sensitive(alg: u16, secret: &[u8]) -> Vec<u8> {
     let s = B::new().u16(alg).b(&[]).b(&[]).b(secret).done();
     B::new().b(&s).done()
 }
 
 /// TPM2B_PUBLIC of the fixed P-256 verification key.
-pub fn ecc_public() -> Vec<u8> {
+pub(crate) fn ecc_public() -> Vec<u8> {
     let t = B::new()
         .u16(ALG_ECC)
         .u16(ALG_SHA256)
@@ -315,8 +358,57 @@ pub fn ecc_public() -> Vec<u8> {
     B::new().b(&t).done()
 }
 
+/// TPM2B_PUBLIC of the fixed RSA key as a decryption (and signing) key: scheme NULL.
+pub(crate) fn rsa_decrypt_public() -> Vec<u8> {
+    let t = B::new()
+        .u16(ALG_RSA)
+        .u16(ALG_SHA256)
+        .u32(SIGN | DECRYPT | USER_WITH_AUTH | NO_DA)
+        .b(&[])
+        .u16(ALG_NULL)
+        .u16(ALG_NULL)
+        .u16(2048)
+        .u32(0)
+        .b(&unhex(RSA_N))
+        .done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_PUBLIC of the fixed P-256 key as an ECDH key (decrypt, scheme NULL).
+pub(crate) fn ecc_ecdh_public() -> Vec<u8> {
+    let t = B::new()
+        .u16(ALG_ECC)
+        .u16(ALG_SHA256)
+        .u32(DECRYPT | USER_WITH_AUTH | NO_DA)
+        .b(&[])
+        .u16(ALG_NULL)
+        .u16(ALG_NULL)
+        .u16(0x0003)
+        .u16(ALG_NULL)
+        .b(&unhex(ECC_X))
+        .b(&unhex(ECC_Y))
+        .done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_PUBLIC of a keyed-hash object whose data is [`AES_KEY`]: an HMAC-SHA256 key
+/// (`hmac`), or a sealed data object.
+pub(crate) fn keyedhash_public(hmac: bool) -> Vec<u8> {
+    let t = B::new().u16(ALG_KEYEDHASH).u16(ALG_SHA256);
+    let t = if hmac {
+        t.u32(SIGN | USER_WITH_AUTH | NO_DA)
+            .b(&[])
+            .u16(ALG_HMAC)
+            .u16(ALG_SHA256)
+    } else {
+        t.u32(USER_WITH_AUTH | NO_DA).b(&[]).u16(ALG_NULL)
+    };
+    let t = t.b(&unhex(AES_UNIQUE)).done();
+    B::new().b(&t).done()
+}
+
 /// TPM2B_PUBLIC of the fixed AES-128 key (mode NULL: any mode may be asked for).
-pub fn aes_public(unique: &[u8]) -> Vec<u8> {
+pub(crate) fn aes_public(unique: &[u8]) -> Vec<u8> {
     let t = B::new()
         .u16(ALG_SYMCIPHER)
         .u16(ALG_SHA256)
@@ -336,7 +428,7 @@ pub fn aes_public(unique: &[u8]) -> Vec<u8> {
 
 /// A handle in a generated command.
 #[derive(Clone, Copy, Debug)]
-pub enum H {
+pub(crate) enum H {
     /// This handle value on every target.
     Fixed(u32),
     /// The object that command number `.0` loaded on this target.
@@ -345,7 +437,7 @@ pub enum H {
 
 /// Which parts of the two responses must be identical (the response code always must).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cmp {
+pub(crate) enum Cmp {
     /// Only the response code.
     Rc,
     /// The response code and the response length.
@@ -360,17 +452,29 @@ pub enum Cmp {
 
 /// What kind of object a generated command loads (for the generator's bookkeeping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjKind {
+pub(crate) enum ObjKind {
     Primary,
     Rsa,
     Ecc,
     Aes,
-    Seq { event: bool },
+    Seq {
+        event: bool,
+    },
+    /// The fixed RSA key, usable for RSA_Decrypt.
+    RsaDec,
+    /// The fixed P-256 key with its private part (ECDH).
+    EccPriv,
+    /// A sealed data object holding [`AES_KEY`].
+    Sealed,
+    /// An HMAC key ([`AES_KEY`]).
+    HmacKey,
+    /// A session (`.0` is TPM_SE: 0 HMAC, 1 policy, 3 trial).
+    Session(u8),
 }
 
 /// A malformation applied to the bytes of a well-formed command.
 #[derive(Clone, Debug)]
-pub enum Mutation {
+pub(crate) enum Mutation {
     /// Cut to this many bytes, size field left alone.
     Truncate(usize),
     /// Cut to this many bytes and fix the size field.
@@ -389,17 +493,19 @@ pub enum Mutation {
 
 /// One generated command.
 #[derive(Clone, Debug)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     /// For the summary.
-    pub kind: &'static str,
-    pub cc: u32,
-    pub handles: Vec<H>,
-    pub sessions: Vec<Vec<u8>>,
-    pub params: Vec<u8>,
-    pub mutation: Option<Mutation>,
-    pub cmp: Cmp,
+    pub(crate) kind: &'static str,
+    pub(crate) cc: u32,
+    pub(crate) handles: Vec<H>,
+    pub(crate) sessions: Vec<Vec<u8>>,
+    /// Session area entries whose session handle (their first four bytes) is a loaded session.
+    pub(crate) session_refs: Vec<(usize, H)>,
+    pub(crate) params: Vec<u8>,
+    pub(crate) mutation: Option<Mutation>,
+    pub(crate) cmp: Cmp,
     /// On success, the response handle is recorded for this command's number.
-    pub loads: Option<ObjKind>,
+    pub(crate) loads: Option<ObjKind>,
 }
 
 impl Cmd {
@@ -409,6 +515,7 @@ impl Cmd {
             cc,
             handles: Vec::new(),
             sessions: Vec::new(),
+            session_refs: Vec::new(),
             params: Vec::new(),
             mutation: None,
             cmp: Cmp::Full,
@@ -442,7 +549,7 @@ impl Cmd {
 
     /// The bytes for a target whose slot table is `objs` (absent slots become a handle no
     /// TPM has loaded).
-    pub fn bytes(&self, objs: &[Option<u32>]) -> Vec<u8> {
+    pub(crate) fn bytes(&self, objs: &[Option<u32>]) -> Vec<u8> {
         let handles: Vec<u32> = self
             .handles
             .iter()
@@ -451,7 +558,17 @@ impl Cmd {
                 H::Obj(i) => objs.get(*i).copied().flatten().unwrap_or(0x80FF_FFF0),
             })
             .collect();
-        let mut c = command(self.cc, &handles, &self.sessions, &self.params);
+        let resolve = |h: &H| match h {
+            H::Fixed(v) => *v,
+            H::Obj(i) => objs.get(*i).copied().flatten().unwrap_or(0x80FF_FFF0),
+        };
+        let mut sessions = self.sessions.clone();
+        for (i, h) in &self.session_refs {
+            if let Some(s) = sessions.get_mut(*i) {
+                s[..4].copy_from_slice(&resolve(h).to_be_bytes());
+            }
+        }
+        let mut c = command(self.cc, &handles, &sessions, &self.params);
         match &self.mutation {
             None => {}
             Some(Mutation::Truncate(n)) => c.truncate(*n),
@@ -488,18 +605,21 @@ fn fix_size(c: &mut [u8]) {
 }
 
 /// The generator: a model of what should be loaded, and a PRNG.
-pub struct Gen {
-    pub rng: Rng,
+pub(crate) struct Gen {
+    pub(crate) rng: Rng,
     /// (command number that loaded it, kind, sequence auth) of live objects, oldest first.
     live: Vec<(usize, ObjKind, Vec<u8>)>,
-    pub out: Vec<Cmd>,
+    /// Live sessions: (command number that started it, TPM_SE), oldest first.
+    sessions: Vec<(usize, u8)>,
+    pub(crate) out: Vec<Cmd>,
 }
 
 impl Gen {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             rng: Rng(seed),
             live: Vec::new(),
+            sessions: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -606,10 +726,14 @@ impl Gen {
     }
 
     /// One command of a random kind (sometimes with a flush first).
-    pub fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         let malformed = self.rng.chance(1, 7);
         let before = self.out.len();
-        match self.rng.below(24) {
+        match self.rng.below(30) {
+            24 | 25 => self.start_session(),
+            26 | 27 => self.policy(),
+            28 => self.key_use(),
+            29 => self.key_use(),
             0 => self.get_random(),
             1 | 2 => self.get_capability(),
             3 | 4 => self.pcr_read(),
@@ -920,10 +1044,11 @@ impl Gen {
             return;
         }
         let (slot, kind, _) = self.live[self.rng.below(self.live.len())].clone();
-        let cmp = match kind {
-            ObjKind::Rsa | ObjKind::Ecc | ObjKind::Aes => Cmp::Full,
-            ObjKind::Primary => Cmp::Len,
-            ObjKind::Seq { .. } => Cmp::Full,
+        // Primary keys come from each TPM's own seeds; everything else is fixed.
+        let cmp = if kind == ObjKind::Primary {
+            Cmp::Len
+        } else {
+            Cmp::Full
         };
         self.push(
             Cmd::new("ReadPublic", CC_READ_PUBLIC)
@@ -1010,8 +1135,32 @@ impl Gen {
         }
     }
 
+    /// Loads one of the fixed keys with its private part (NULL hierarchy).
+    fn load_kind(&mut self, kind: ObjKind) {
+        let (sens, public) = match kind {
+            ObjKind::RsaDec => (sensitive(ALG_RSA, &unhex(RSA_P)), rsa_decrypt_public()),
+            ObjKind::EccPriv => (sensitive(ALG_ECC, &unhex(ECC_D)), ecc_ecdh_public()),
+            ObjKind::Sealed => (
+                sensitive(ALG_KEYEDHASH, &unhex(AES_KEY)),
+                keyedhash_public(false),
+            ),
+            _ => (
+                sensitive(ALG_KEYEDHASH, &unhex(AES_KEY)),
+                keyedhash_public(true),
+            ),
+        };
+        let c = Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
+            .p(B::new().raw(&sens).raw(&public).u32(RH_NULL).done())
+            .cmp(Cmp::SkipHandle);
+        self.load(c, kind, Vec::new());
+    }
+
     fn load_external(&mut self) {
-        match self.rng.below(7) {
+        match self.rng.below(11) {
+            7 => self.load_kind(ObjKind::RsaDec),
+            8 => self.load_kind(ObjKind::EccPriv),
+            9 => self.load_kind(ObjKind::Sealed),
+            10 => self.load_kind(ObjKind::HmacKey),
             0 | 1 => {
                 let n = unhex(RSA_N);
                 let c = Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
@@ -1258,6 +1407,184 @@ impl Gen {
         }
     }
 
+    /// Starts an HMAC, policy or trial session (unbound, unsalted; the nonce makes the
+    /// answer differ, so only its code and length are compared).
+    fn start_session(&mut self) {
+        while self.sessions.len() >= 3 {
+            let (slot, _) = self.sessions.remove(0);
+            self.push(
+                Cmd::new("FlushContext", CC_FLUSH_CONTEXT)
+                    .cmp(Cmp::Full)
+                    .with_flush(H::Obj(slot)),
+            );
+        }
+        let kind = self.rng.pick(&[0u8, 1, 1, 3]);
+        let nonce_len = if self.rng.chance(1, 10) {
+            self.rng.pick(&[0usize, 15, 33])
+        } else {
+            16
+        };
+        let nonce = self.rng.bytes(nonce_len);
+        let sym = if self.rng.chance(1, 3) {
+            B::new().u16(ALG_AES).u16(128).u16(ALG_CFB)
+        } else {
+            B::new().u16(ALG_NULL)
+        };
+        let hash = if self.rng.chance(1, 10) {
+            ALG_NULL
+        } else {
+            self.rng.pick(&[ALG_SHA256, ALG_SHA1, ALG_SHA384])
+        };
+        let bad_type = self.rng.chance(1, 12);
+        let params = B::new()
+            .b(&nonce)
+            .b(&[])
+            .u8(if bad_type { 2 } else { kind })
+            .raw(&sym.done())
+            .u16(hash)
+            .done();
+        let slot = self.out.len();
+        self.push(
+            Cmd::new("StartAuthSession", CC_START_AUTH_SESSION)
+                .h(H::Fixed(RH_NULL))
+                .h(H::Fixed(RH_NULL))
+                .p(params)
+                .cmp(Cmp::Len)
+                .loads(ObjKind::Session(kind)),
+        );
+        self.sessions.push((slot, kind));
+    }
+
+    /// A policy command on a live session (policy digests are deterministic), or a policy
+    /// session used to authorize PCR_Extend.
+    fn policy(&mut self) {
+        let Some(&(slot, _)) = self.sessions.last() else {
+            self.start_session();
+            return;
+        };
+        let s = H::Obj(slot);
+        let c = match self.rng.below(9) {
+            0 | 1 => Cmd::new("PolicyGetDigest", CC_POLICY_GET_DIGEST).h(s),
+            2 => Cmd::new("PolicyRestart", CC_POLICY_RESTART).h(s),
+            3 => {
+                let sel = self.pcr_select();
+                let digest = if self.rng.chance(1, 5) {
+                    self.rng.bytes(32)
+                } else {
+                    Vec::new()
+                };
+                Cmd::new("PolicyPCR", CC_POLICY_PCR)
+                    .h(s)
+                    .p(B::new().b(&digest).raw(&sel).done())
+            }
+            4 => {
+                let code = self
+                    .rng
+                    .pick(&[CC_PCR_EXTEND, CC_SIGN, CC_UNSEAL, 0x0000_0001]);
+                Cmd::new("PolicyCommandCode", CC_POLICY_COMMAND_CODE)
+                    .h(s)
+                    .p(B::new().u32(code).done())
+            }
+            5 => Cmd::new("PolicyAuthValue", CC_POLICY_AUTH_VALUE).h(s),
+            6 => Cmd::new("PolicyPassword", CC_POLICY_PASSWORD).h(s),
+            7 => {
+                let loc = self.rng.pick(&[0x01u8, 0x03, 0x1F, 0x00, 0x20, 0xFF]);
+                Cmd::new("PolicyLocality", CC_POLICY_LOCALITY)
+                    .h(s)
+                    .p(B::new().u8(loc).done())
+            }
+            _ => {
+                // The session authorizes PCR_Extend of PCR 16, whose authPolicy is empty:
+                // a policy session fails (TPM_RC_POLICY_FAIL), an HMAC session's empty HMAC
+                // does too (TPM_RC_AUTH_FAIL), a trial session cannot authorize.
+                let d = B::new().u32(1).u16(ALG_SHA256).raw(&[0xCD; 32]).done();
+                let entry = B::new().u32(0).b(&[0x77; 16]).u8(0x01).b(&[]).done();
+                let mut c = Cmd::new("session auth", CC_PCR_EXTEND)
+                    .h(H::Fixed(16))
+                    .session(entry)
+                    .p(d);
+                c.session_refs.push((0, s));
+                c
+            }
+        };
+        self.push(c.cmp(Cmp::Full));
+    }
+
+    /// Deterministic uses of fixed keys: RSA_Decrypt of openssl's ciphertexts, ECDH_ZGen of
+    /// fixed points, Unseal, HMAC and an HMAC signature.
+    fn key_use(&mut self) {
+        let want = self.rng.pick(&[
+            ObjKind::RsaDec,
+            ObjKind::EccPriv,
+            ObjKind::Sealed,
+            ObjKind::HmacKey,
+        ]);
+        let slot = if let Some((slot, _, _)) = self.find(|k| k == want) {
+            slot
+        } else {
+            self.load_kind(want);
+            self.out.len() - 1
+        };
+        let h = H::Obj(slot);
+        let c = match want {
+            ObjKind::RsaDec => {
+                let (ct, scheme) = match self.rng.below(5) {
+                    0 => (unhex(RSA_CT_PKCS1), B::new().u16(ALG_RSAES).done()),
+                    1 => (
+                        unhex(RSA_CT_OAEP),
+                        B::new().u16(ALG_OAEP).u16(ALG_SHA256).done(),
+                    ),
+                    // The wrong padding for the ciphertext, a damaged ciphertext, no scheme.
+                    2 => (unhex(RSA_CT_OAEP), B::new().u16(ALG_RSAES).done()),
+                    3 => {
+                        let mut ct = unhex(RSA_CT_PKCS1);
+                        ct[200] ^= 4;
+                        (ct, B::new().u16(ALG_RSAES).done())
+                    }
+                    _ => (unhex(RSA_CT_PKCS1), B::new().u16(ALG_NULL).done()),
+                };
+                Cmd::new("RSA_Decrypt", CC_RSA_DECRYPT).h(h).pw().p(B::new()
+                    .b(&ct)
+                    .raw(&scheme)
+                    .b(&[])
+                    .done())
+            }
+            ObjKind::EccPriv => {
+                let mut y = unhex(ECC_Y);
+                if self.rng.chance(1, 4) {
+                    y[31] ^= 1; // not on the curve: TPM_RC_ECC_POINT
+                }
+                let point = B::new().b(&unhex(ECC_X)).b(&y).done();
+                Cmd::new("ECDH_ZGen", CC_ECDH_ZGEN)
+                    .h(h)
+                    .pw()
+                    .p(B::new().b(&point).done())
+            }
+            ObjKind::Sealed => Cmd::new("Unseal", CC_UNSEAL).h(h).pw(),
+            _ => {
+                if self.rng.chance(1, 3) {
+                    let digest = self.rng.bytes(32);
+                    Cmd::new("Sign HMAC", CC_SIGN).h(h).pw().p(B::new()
+                        .b(&digest)
+                        .u16(ALG_NULL)
+                        .u16(0x8024)
+                        .u32(RH_NULL)
+                        .b(&[])
+                        .done())
+                } else {
+                    let n = self.data_len(1024);
+                    let data = self.rng.bytes(n);
+                    let alg = self.rng.pick(&[ALG_SHA256, ALG_NULL, ALG_SHA1]);
+                    Cmd::new("HMAC", CC_HMAC)
+                        .h(h)
+                        .pw()
+                        .p(B::new().b(&data).u16(alg).done())
+                }
+            }
+        };
+        self.push(c.cmp(Cmp::Full));
+    }
+
     /// Authorization areas that are wrong in one way or another, on PCR_Extend (one USER
     /// handle) and GetRandom (no authorization handle).
     fn bad_session(&mut self) {
@@ -1318,7 +1645,7 @@ impl Cmd {
 }
 
 /// The digest size of a hash algorithm (0 for anything else).
-pub fn digest_len(alg: u16) -> usize {
+pub(crate) fn digest_len(alg: u16) -> usize {
     match alg {
         ALG_SHA1 => 20,
         ALG_SHA256 => 32,
@@ -1329,7 +1656,7 @@ pub fn digest_len(alg: u16) -> usize {
 }
 
 /// The whole generated sequence for `seed`: `n` random steps (plus the flushes they need).
-pub fn generate(seed: u64, n: usize) -> Vec<Cmd> {
+pub(crate) fn generate(seed: u64, n: usize) -> Vec<Cmd> {
     let mut g = Gen::new(seed);
     while g.out.len() < n {
         g.step();
@@ -1339,12 +1666,17 @@ pub fn generate(seed: u64, n: usize) -> Vec<Cmd> {
 
 /// A target TPM: sends command bytes, returns response bytes, and remembers the handles its
 /// loading commands returned.
-pub trait Target {
+pub(crate) trait Target {
     fn send(&mut self, cmd: &[u8]) -> Vec<u8>;
 }
 
 /// Sends generated command number `i` to a target and records a returned object handle.
-pub fn run_one(t: &mut dyn Target, objs: &mut Vec<Option<u32>>, cmds: &[Cmd], i: usize) -> Vec<u8> {
+pub(crate) fn run_one(
+    t: &mut dyn Target,
+    objs: &mut Vec<Option<u32>>,
+    cmds: &[Cmd],
+    i: usize,
+) -> Vec<u8> {
     let c = &cmds[i];
     let bytes = c.bytes(objs);
     let rsp = t.send(&bytes);
@@ -1358,7 +1690,7 @@ pub fn run_one(t: &mut dyn Target, objs: &mut Vec<Option<u32>>, cmds: &[Cmd], i:
 }
 
 /// Whether two responses agree as `cmp` demands. Error responses are always compared whole.
-pub fn agree(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn agree(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
     if rc_of(a) != rc_of(b) {
         return false;
     }

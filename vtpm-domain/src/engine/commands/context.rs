@@ -336,36 +336,47 @@ fn context_load(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 /// TPM2_FlushContext (part 3 §28.4): `flushHandle` is a TPMI_DH_CONTEXT parameter (a loaded
 /// transient object, or a loaded or saved session).
 fn flush_context(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
-    let h: TpmHandle = ctx.param()?;
+    // TPMI_DH_CONTEXT: TRANSIENT_FIRST..=TRANSIENT_LAST and the two session ranges; anything
+    // else fails to unmarshal (TPM_RC_VALUE), before the size of the parameter area is checked.
+    let h: TpmHandle = ctx.param_with(|r| {
+        let h = TpmHandle::unmarshal(r)?;
+        let in_range = if h.ty() == TpmHt::TRANSIENT {
+            transient_in_range(h)
+        } else {
+            is_session(h) && ((h.0 & HANDLE_INDEX_MASK) as usize) < MAX_ACTIVE_SESSIONS
+        };
+        if in_range {
+            Ok(h)
+        } else {
+            Err(tpm2::Error::BadValue {
+                what: "TPMI_DH_CONTEXT",
+                value: h.0,
+            })
+        }
+    })?;
     ctx.finish()?;
-    if h.ty() == TpmHt::TRANSIENT && transient_in_range(h) {
-        e.state
+    if h.ty() == TpmHt::TRANSIENT {
+        return e
+            .state
             .vol
             .objects
             .remove(&h.0)
             .map(|_| ())
-            .ok_or(TpmRc::HANDLE.with_parameter(1))
-    } else if is_session(h) && ((h.0 & HANDLE_INDEX_MASK) as usize) < MAX_ACTIVE_SESSIONS {
-        // Sessions are found by index, whatever their type (as the reference implementation).
-        let index = h.0 & HANDLE_INDEX_MASK;
-        let key = e
-            .state
-            .vol
-            .sessions
-            .keys()
-            .copied()
-            .find(|k| k & HANDLE_INDEX_MASK == index);
-        match key {
-            Some(k) => {
-                e.state.vol.sessions.remove(&k);
-                e.state.vol.session_contexts.remove(&k);
-                Ok(())
-            }
-            None => Err(TpmRc::HANDLE.with_parameter(1)),
-        }
-    } else {
-        Err(TpmRc::VALUE.with_parameter(1))
+            .ok_or(TpmRc::HANDLE.with_parameter(1));
     }
+    // Sessions are found by index, whatever their type (as the reference implementation).
+    let index = h.0 & HANDLE_INDEX_MASK;
+    let key = e
+        .state
+        .vol
+        .sessions
+        .keys()
+        .copied()
+        .find(|k| k & HANDLE_INDEX_MASK == index)
+        .ok_or(TpmRc::HANDLE.with_parameter(1))?;
+    e.state.vol.sessions.remove(&key);
+    e.state.vol.session_contexts.remove(&key);
+    Ok(())
 }
 
 /// TPM2_EvictControl (part 3 §28.5).
@@ -669,6 +680,23 @@ mod tests {
             flush_rc(&mut e, 0x0300_0000),
             TpmRc::HANDLE.with_parameter(1)
         );
+        // The handle is checked before the size of the parameter area.
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::FLUSH_CONTEXT,
+            &[],
+            &[],
+            &[0x40, 0, 0, 1, 0x19],
+        );
+        assert_eq!(rc, TpmRc::VALUE.with_parameter(1));
+        let (rc, _) = run(
+            &mut e,
+            TpmCc::FLUSH_CONTEXT,
+            &[],
+            &[],
+            &[0x80, 0, 0, 0, 0x19],
+        );
+        assert_eq!(rc, TpmRc::SIZE);
         let p = create_primary(&mut e, &hmac_key_template(0));
         assert_eq!(flush_rc(&mut e, p.handle.0), TpmRc::SUCCESS);
         assert!(e.state.vol.objects.is_empty());
@@ -739,6 +767,21 @@ mod tests {
         let (rc, _) = run(&mut e, TpmCc::FLUSH_CONTEXT, &[], &[], &s.0.to_be_bytes());
         assert_eq!(rc, TpmRc::SUCCESS);
         assert_eq!(load_rc(&mut e, &c3).0, TpmRc::HANDLE.with_parameter(1));
+    }
+
+    #[test]
+    fn session_contexts_across_resume_restart_and_reset() {
+        let mut e = engine();
+        let s = start_hmac_session(&mut e);
+        let c = save(&mut e, s);
+        cycle(&mut e, Some(STATE), STATE);
+        assert_eq!(load_rc(&mut e, &c).0, TpmRc::SUCCESS, "after TPM Resume");
+        let c = save(&mut e, s);
+        cycle(&mut e, Some(STATE), CLEAR);
+        assert_eq!(load_rc(&mut e, &c).0, TpmRc::SUCCESS, "after TPM Restart");
+        let c = save(&mut e, s);
+        cycle(&mut e, Some(CLEAR), CLEAR);
+        assert_ne!(load_rc(&mut e, &c).0, TpmRc::SUCCESS, "after TPM Reset");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Object commands (TCG TPM 2.0 Library part 3 §12 "Object Commands" and §24.1
 //! TPM2_CreatePrimary): TPM2_CreatePrimary, TPM2_Create, TPM2_Load, TPM2_LoadExternal,
-//! TPM2_ReadPublic and TPM2_ObjectChangeAuth.
+//! TPM2_ReadPublic, TPM2_ObjectChangeAuth and TPM2_CreateLoaded (§12.9).
 //!
 //! The rules come from part 1 (object attributes and their consistency, "Object Attributes";
 //! Names and Qualified Names, §16; primary seeds and proof values, §14; "Protected Storage",
@@ -19,7 +19,14 @@
 //! - Ordinary objects (TPM2_Create) draw from the same kind of stream keyed with 32 fresh bytes
 //!   of the TPM's DRBG.
 //!
-//! In both cases the key is made first (RSA primes, ECC scalar, symmetric or HMAC key), then
+//! - Derived objects (TPM2_CreateLoaded under a derivation parent: a restricted decryption
+//!   keyed-hash object with the XOR scheme and KDF1_SP800_108) draw from
+//!   `KDFa(schemeHash, parent key, label, context)`, label and context coming from the
+//!   template's TPMS_DERIVE, each replaced by a non-empty one from inSensitive.data. The same
+//!   parent, template, label and context always give the same key (the derivation is this
+//!   engine's; keys derived by another TPM from the same parent key differ).
+//!
+//! In all cases the key is made first (RSA primes, ECC scalar, symmetric or HMAC key), then
 //! `seedValue` (nameAlg digest size). Asymmetric keys that are not storage parents drop their
 //! seedValue; keyed-hash and symmetric objects publish `unique = H_nameAlg(seedValue || key)`.
 //!
@@ -50,9 +57,9 @@ use tpm2::st::TpmSt;
 use tpm2::structures::{
     PublicDetail, Tpm2bAuth, Tpm2bCreationData, Tpm2bData, Tpm2bDigest, Tpm2bName, Tpm2bPrivate,
     Tpm2bPrivateKeyRsa, Tpm2bPublic, Tpm2bPublicKeyRsa, Tpm2bSecretDigest, Tpm2bSecretEccParameter,
-    Tpm2bSensitive, Tpm2bSensitiveCreate, Tpm2bSensitiveData, Tpm2bSymKey, TpmaLocality,
-    TpmaObject, TpmlPcrSelection, TpmsCreationData, TpmtEccScheme, TpmtKdfScheme,
-    TpmtKeyedhashScheme, TpmtPublic, TpmtRsaScheme, TpmtSensitive, TpmtSymDefObject,
+    Tpm2bSensitive, Tpm2bSensitiveCreate, Tpm2bSensitiveData, Tpm2bSymKey, Tpm2bTemplate,
+    TpmaLocality, TpmaObject, TpmlPcrSelection, TpmsCreationData, TpmsDerive, TpmtEccScheme,
+    TpmtKdfScheme, TpmtKeyedhashScheme, TpmtPublic, TpmtRsaScheme, TpmtSensitive, TpmtSymDefObject,
     TpmtTkCreation, TpmuSensitiveComposite, check_hierarchy_allow_null,
 };
 use tpm2::{Marshal, Reader, Unmarshal};
@@ -110,6 +117,13 @@ pub(crate) const ENTRIES: &[Entry] = &[
         roles: &[],
         nv: false,
         handler: read_public,
+    },
+    Entry {
+        cc: TpmCc::CREATE_LOADED,
+        handles: &[HandleKind::Parent],
+        roles: &[AuthRole::User],
+        nv: false,
+        handler: create_loaded,
     },
     Entry {
         cc: TpmCc::OBJECT_CHANGE_AUTH,
@@ -440,6 +454,13 @@ fn public_attributes_validation(parent: Option<&Object>, public: &TpmtPublic) ->
     }
     if let Some(p) = parent.filter(|p| !p.has(TpmaObject::FIXED_TPM)) {
         if a(TpmaObject::ENCRYPTED_DUPLICATION) != p.has(TpmaObject::ENCRYPTED_DUPLICATION) {
+            return Err(TpmRc::ATTRIBUTES);
+        }
+    }
+    // A derived object has its parent's fixedTPM and is fixedParent.
+    if let Some(p) = parent.filter(|p| is_derivation_parent(p)) {
+        if a(TpmaObject::FIXED_TPM) != p.has(TpmaObject::FIXED_TPM) || !a(TpmaObject::FIXED_PARENT)
+        {
             return Err(TpmRc::ATTRIBUTES);
         }
     }
@@ -1145,6 +1166,134 @@ fn load_external(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     obj.qualified_name.clone_from(&obj.name);
     obj.public_only = sensitive.is_none();
     ctx.out_handle = Some(handle);
+    ctx.put(&Tpm2bName::new(&obj.name).map_err(|_| TpmRc::SIZE)?);
+    e.state.vol.objects.insert(handle.0, obj);
+    Ok(())
+}
+
+/// Whether `obj` is a derivation parent (part 1 "Derivation Parent": a loaded restricted
+/// decryption keyed-hash object with its sensitive area; the XOR scheme with KDF1_SP800_108 is
+/// enforced at creation).
+fn is_derivation_parent(obj: &Object) -> bool {
+    obj.has(TpmaObject::RESTRICTED | TpmaObject::DECRYPT)
+        && obj.public.object_type() == TpmAlgId::KEYEDHASH
+        && !obj.public_only
+        && obj.sequence.is_none()
+}
+
+/// TPM2_CreateLoaded (part 3 §12.9): an object created under a storage parent (returned
+/// protected and loaded), a primary object (parent a hierarchy), or an object derived from a
+/// derivation parent; in the last two cases outPrivate is empty.
+fn create_loaded(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let parent_handle = ctx.handles[0];
+    let in_sensitive: Tpm2bSensitiveCreate = ctx.param()?;
+    let in_public: Tpm2bTemplate = ctx.param()?;
+    ctx.finish()?;
+
+    let parent = e.state.object(parent_handle);
+    let derivation = parent.is_some_and(is_derivation_parent);
+    if parent.is_some_and(|p| !p.is_storage_parent()) && !derivation {
+        return Err(TpmRc::TYPE.with_handle(1));
+    }
+    let handle = alloc_transient_handle(e)?;
+    let (template, derive) = if derivation {
+        let (t, d) = TpmtPublic::unmarshal_derivation_template(in_public.as_bytes())
+            .map_err(|err| wire_rc(&err).with_parameter(2))?;
+        (t, Some(d))
+    } else {
+        let t = in_public
+            .to_public()
+            .map_err(|err| wire_rc(&err).with_parameter(2))?;
+        (t, None)
+    };
+    check_supported(&template).map_err(|rc| rc.with_parameter(2))?;
+    let sc = in_sensitive.sensitive;
+    let auth = adjust_auth(sc.user_auth.as_bytes(), template.name_alg)
+        .ok_or(TpmRc::SIZE.with_parameter(1))?;
+    let name_alg = name_hash(&template).map_err(|rc| rc.with_parameter(2))?;
+
+    let parent = e.state.object(parent_handle);
+    let (mut rng, data): (KdfaStream, &[u8]) = match (parent, derive) {
+        (Some(p), Some(derive)) => {
+            if template.object_type() == TpmAlgId::RSA {
+                return Err(TpmRc::TYPE.with_parameter(2));
+            }
+            if attr(&template, TpmaObject::SENSITIVE_DATA_ORIGIN) {
+                return Err(TpmRc::ATTRIBUTES);
+            }
+            public_attributes_validation(Some(p), &template).map_err(|rc| blame(rc, 2))?;
+            // inSensitive.data may carry a TPMS_DERIVE whose non-empty members win.
+            let (mut label, mut context) = (derive.label, derive.context);
+            if !sc.data.is_empty() {
+                let over = TpmsDerive::from_bytes(sc.data.as_bytes()).map_err(|_| TpmRc::VALUE)?;
+                if !over.label.is_empty() {
+                    label = over.label;
+                }
+                if !over.context.is_empty() {
+                    context = over.context;
+                }
+            }
+            let PublicDetail::KeyedHash { parameters, .. } = &p.public.detail else {
+                return Err(TpmRc::TYPE.with_handle(1));
+            };
+            let TpmtKeyedhashScheme::Xor(xor) = &parameters.scheme else {
+                return Err(TpmRc::TYPE.with_handle(1));
+            };
+            let hash = HashAlg::from_alg(xor.hash_alg).ok_or(TpmRc::HASH)?;
+            let rng = KdfaStream::new(
+                hash,
+                &p.sensitive.private,
+                label.as_bytes(),
+                context.as_bytes(),
+                &[],
+            );
+            (rng, &[][..])
+        }
+        (Some(p), None) => {
+            create_checks(Some(p), &template, sc.data.len()).map_err(|rc| blame(rc, 2))?;
+            let seed = Zeroizing::new(e.random_vec(32));
+            let rng = KdfaStream::new(HashAlg::Sha256, &seed, CREATE_LABEL, &[], &[]);
+            (rng, sc.data.as_bytes())
+        }
+        (None, _) => {
+            create_checks(None, &template, sc.data.len()).map_err(|rc| blame(rc, 2))?;
+            let rng = KdfaStream::new(
+                name_alg,
+                e.state.seed(parent_handle),
+                PRIMARY_LABEL,
+                &compute_name(&template),
+                sc.data.as_bytes(),
+            );
+            (rng, sc.data.as_bytes())
+        }
+    };
+    let (public, mut sensitive) = generate(template, data, &mut rng)?;
+    sensitive.auth = auth;
+
+    let mut iv = [0u8; IV_SIZE];
+    e.random(&mut iv);
+    let parent = e.state.object(parent_handle);
+    let name = compute_name(&public);
+    let private = match parent.filter(|_| !derivation) {
+        Some(p) => sensitive_to_private(
+            p,
+            &name,
+            to_tpmt_sensitive(public.object_type(), public.name_alg, &sensitive)?,
+            &iv,
+        )?,
+        None => Tpm2bPrivate::empty(),
+    };
+    let handle_qn = parent_handle.0.to_be_bytes();
+    let (parent_qn, hierarchy) = match parent {
+        Some(p) => (&p.qualified_name[..], p.hierarchy),
+        None => (&handle_qn[..], parent_handle),
+    };
+    let mut obj = Object::new(public, parent_qn, hierarchy, sensitive);
+    obj.primary = parent.is_none();
+
+    ctx.out_handle = Some(handle);
+    ctx.put(&private);
+    ctx.put(&Tpm2bPublic::from(obj.public.clone()));
     ctx.put(&Tpm2bName::new(&obj.name).map_err(|_| TpmRc::SIZE)?);
     e.state.vol.objects.insert(handle.0, obj);
     Ok(())
@@ -2597,6 +2746,149 @@ pub(crate) mod tests {
         mac.update(&p.creation_hash);
         assert_eq!(p.ticket.digest.as_bytes(), &mac.finalize().into_bytes()[..]);
         assert_eq!(e.state.object(p.handle).unwrap().hierarchy, TpmHandle::NULL);
+    }
+
+    /// What TPM2_CreateLoaded returns: handle, outPrivate bytes, outPublic, Name.
+    type Loaded = (TpmHandle, Vec<u8>, TpmtPublic, Vec<u8>);
+
+    /// TPM2_CreateLoaded; returns the code and, on success, its outputs.
+    fn create_loaded_raw(
+        e: &mut Engine,
+        parent: TpmHandle,
+        auth: &[u8],
+        data: &[u8],
+        template: &[u8],
+    ) -> (TpmRc, Option<Loaded>) {
+        let params = cat(&[&b2(&cat(&[&b2(auth), &b2(data)])), &b2(template)]);
+        let (rc, rsp) = run(e, TpmCc::CREATE_LOADED, &[parent], &[pw()], &params);
+        if rc != TpmRc::SUCCESS {
+            return (rc, None);
+        }
+        let r = Response::parse(&rsp, TpmCc::CREATE_LOADED).unwrap();
+        let mut p = Reader::new(r.parameters);
+        let private = Tpm2bPrivate::unmarshal(&mut p).unwrap().to_bytes();
+        let public = Tpm2bPublic::unmarshal(&mut p).unwrap().public_area;
+        let name = Tpm2bName::unmarshal(&mut p).unwrap().as_bytes().to_vec();
+        assert!(p.is_empty());
+        (rc, Some((r.handle.unwrap(), private, public, name)))
+    }
+
+    #[test]
+    fn create_loaded_under_a_parent_and_as_primary() {
+        let mut e = engine();
+        let parent = storage_primary(&mut e);
+        let t = keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        let (rc, out) = create_loaded_raw(&mut e, parent.handle, b"pw", &[], &t);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let (h, private, public, name) = out.unwrap();
+        assert_eq!(name, compute_name(&public));
+        let obj = e.state.object(h).unwrap();
+        assert_eq!(&obj.sensitive.auth[..], b"pw");
+        assert!(!obj.primary);
+        let key = obj.sensitive.private.clone();
+        // The returned private area loads under the same parent to the same key.
+        flush(&mut e, h);
+        let (h2, name2) = load(
+            &mut e,
+            parent.handle,
+            &private,
+            &Tpm2bPublic::from(public).to_bytes(),
+        );
+        assert_eq!(name2, name);
+        assert_eq!(e.state.object(h2).unwrap().sensitive.private, key);
+        flush(&mut e, h2);
+        // A hierarchy as parent: the primary object TPM2_CreatePrimary makes, no outPrivate.
+        let storage = rsa_template(STORAGE, &aes(128, 0x43), &NULL, 2048);
+        let (rc, out) = create_loaded_raw(&mut e, TpmHandle::OWNER, &[], &[], &storage);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let (h3, private3, public3, _) = out.unwrap();
+        assert_eq!(private3, vec![0, 0]);
+        assert_eq!(public3, parent.public);
+        assert!(e.state.object(h3).unwrap().primary);
+        assert_eq!(
+            e.state.object(h3).unwrap().qualified_name,
+            e.state.object(parent.handle).unwrap().qualified_name
+        );
+        // Errors: a parent that is no parent, a bad template, no slot left.
+        let signer = create_primary(&mut e, &t);
+        let (rc, _) = create_loaded_raw(&mut e, signer.handle, &[], &[], &t);
+        assert_eq!(rc, TpmRc::TYPE.with_handle(1));
+        flush(&mut e, signer.handle);
+        let (rc, _) = create_loaded_raw(&mut e, parent.handle, &[], &[], &cat(&[&t, &[0]]));
+        assert_eq!(rc, TpmRc::SIZE.with_parameter(2));
+        let (rc, _) = create_loaded_raw(
+            &mut e,
+            parent.handle,
+            &[],
+            &[],
+            &rsa_template(STORAGE, &aes(256, 0x43), &NULL, 1024),
+        );
+        assert_eq!(rc, TpmRc::SYMMETRIC.with_parameter(2));
+        let (rc, _) = create_loaded_raw(&mut e, parent.handle, &[1; 33], &[], &t);
+        assert_eq!(rc, TpmRc::SIZE.with_parameter(1));
+        let (rc, _) = create_loaded_raw(&mut e, parent.handle, &[], &[], &t);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let (rc, _) = create_loaded_raw(&mut e, parent.handle, &[], &[], &t);
+        assert_eq!(rc, TpmRc::OBJECT_MEMORY);
+    }
+
+    /// An ECC signing template for a derivation parent: unique is TPMS_DERIVE(label, context).
+    fn derived_ecc_template(label: &[u8], context: &[u8]) -> Vec<u8> {
+        let mut t = ecc_template(FIXED_TPM | FIXED_PARENT | UWA | SIGN, &NULL, &ECDSA_SHA256);
+        t.truncate(t.len() - 4);
+        t.extend_from_slice(&b2(label));
+        t.extend_from_slice(&b2(context));
+        t
+    }
+
+    #[test]
+    fn create_loaded_derives_from_a_derivation_parent() {
+        let mut e = engine();
+        let xor108 = [0, 0x0a, 0, 0x0b, 0, 0x22];
+        let dp = create_primary(&mut e, &keyedhash_template(STORAGE, &xor108));
+        let derive = |e: &mut Engine, data: &[u8], t: &[u8]| {
+            let (rc, out) = create_loaded_raw(e, dp.handle, &[], data, t);
+            if let Some((h, private, public, _)) = &out {
+                assert_eq!(private, &vec![0, 0], "derived objects have no outPrivate");
+                flush(e, *h);
+                return (rc, Some(public.clone()));
+            }
+            (rc, None)
+        };
+        let (rc, a) = derive(&mut e, &[], &derived_ecc_template(b"label", b"ctx"));
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let (_, b) = derive(&mut e, &[], &derived_ecc_template(b"label", b"ctx"));
+        assert_eq!(a, b, "same parent, label and context: same key");
+        let (_, c) = derive(&mut e, &[], &derived_ecc_template(b"label", b"other"));
+        assert_ne!(a, c);
+        // inSensitive.data carries a TPMS_DERIVE whose non-empty members win.
+        let over = cat(&[&b2(&[]), &b2(b"other")]);
+        let (_, d) = derive(&mut e, &over, &derived_ecc_template(b"label", b"ctx"));
+        assert_eq!(d, c);
+        // The derived key: the private scalar is the public point's.
+        let a = a.unwrap();
+        let PublicDetail::Ecc { unique, .. } = &a.detail else {
+            panic!()
+        };
+        assert_eq!(unique.x.len(), 32);
+        // No RSA, no sensitiveDataOrigin, fixedTPM as the parent.
+        let mut rsa = rsa_template(FIXED_TPM | FIXED_PARENT | UWA | SIGN, &NULL, &NULL, 2048);
+        rsa.truncate(rsa.len() - 2);
+        rsa.extend_from_slice(&cat(&[&b2(b"l"), &b2(b"c")]));
+        assert_eq!(derive(&mut e, &[], &rsa).0, TpmRc::TYPE.with_parameter(2));
+        let mut sdo = derived_ecc_template(b"l", b"c");
+        sdo[7] |= 0x20;
+        assert_eq!(derive(&mut e, &[], &sdo).0, TpmRc::ATTRIBUTES);
+        let mut loose = derived_ecc_template(b"l", b"c");
+        loose[7] &= !(0x02u8 | 0x10);
+        assert_eq!(
+            derive(&mut e, &[], &loose).0,
+            TpmRc::ATTRIBUTES.with_parameter(2)
+        );
+        // A template with an ordinary unique does not fit the derivation form.
+        let plain = ecc_template(FIXED_TPM | FIXED_PARENT | UWA | SIGN, &NULL, &ECDSA_SHA256);
+        let (rc, _) = derive(&mut e, &[], &cat(&[&plain, &[0]]));
+        assert_eq!(rc, TpmRc::SIZE.with_parameter(2));
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.context_counter = saved.context_counter;
             st.vol.clear_count = saved.clear_count;
             st.vol.sessions = saved.sessions;
+            st.vol.session_contexts = saved.session_contexts;
             st.vol.platform_auth = saved.platform_auth;
             st.vol.platform_policy = saved.platform_policy;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
@@ -80,6 +81,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.context_counter = saved.context_counter;
             st.vol.clear_count = saved.clear_count.wrapping_add(1);
             st.vol.sessions = saved.sessions;
+            st.vol.session_contexts = saved.session_contexts;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
         }
         _ => {
@@ -124,6 +126,7 @@ fn shutdown(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             platform_auth: st.vol.platform_auth.clone(),
             platform_policy: st.vol.platform_policy.clone(),
             sessions: alloc::collections::BTreeMap::new(),
+            session_contexts: alloc::collections::BTreeMap::new(),
             startup_locality: st.vol.startup_locality,
         });
         st.perm.shutdown = ShutdownKind::State;
