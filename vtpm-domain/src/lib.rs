@@ -9,6 +9,6 @@
 extern crate alloc;
 
 pub mod engine;
-pub mod seal;
 #[cfg(feature = "std")]
 pub mod host;
+pub mod seal;

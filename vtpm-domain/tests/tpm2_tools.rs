@@ -14,6 +14,9 @@
 //! fails the test. Setting `VTPM_TOOLS_REFERENCE=swtpm` runs the same flows against a private
 //! swtpm instead of our server, which checks the expectations of this file against a mature TPM.
 //!
+//! `VTPM_TOOLS_STATE_FILE=1` runs every flow against a server with a sealed state file (written
+//! after every state-changing command) instead of `--ephemeral`.
+//!
 //! Without a resource manager every object a tool loads (including the context files it is
 //! given) stays loaded after the tool exits, so the flows flush transient objects after each
 //! step, as a script using the tools directly must.
@@ -35,6 +38,27 @@ use vtpm_tools::transport::SwtpmControl;
 // ---------------------------------------------------------------------------------------------
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Our server with a new key (`vtpm-domain keygen`) and a state file in `dir`.
+fn state_file_launch(dir: &Path) -> Launch {
+    let (state, key) = (dir.join("tpm.state"), dir.join("tpm.key"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vtpm-domain"))
+        .args(["keygen", "--key-file"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vtpm-domain keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Launch::Ours(vec![
+        "--state".into(),
+        state.display().to_string(),
+        "--key-file".into(),
+        key.display().to_string(),
+    ])
+}
 
 /// A private directory, deleted on drop.
 struct TempDir(PathBuf);
@@ -125,9 +149,13 @@ struct Server {
 }
 
 impl Server {
-    /// A server without persistent state (`--ephemeral`).
-    fn ephemeral(scratch: &Path) -> Self {
+    /// A fresh server: `--ephemeral`, or with `VTPM_TOOLS_STATE_FILE=1` a new sealed state file
+    /// (so that every flow also runs with the state written after each command).
+    fn fresh(scratch: &Path) -> Self {
         match backend() {
+            Backend::Ours if std::env::var_os("VTPM_TOOLS_STATE_FILE").is_some() => {
+                Self::start(&state_file_launch(scratch), None)
+            }
             Backend::Ours => Self::start(&Launch::Ours(vec!["--ephemeral".into()]), None),
             Backend::Swtpm => {
                 let dir = scratch.join("swtpm-state");
@@ -321,7 +349,7 @@ impl Tpm {
     fn unstarted(name: &str) -> Self {
         require_all();
         let dir = TempDir::new(name);
-        let server = Server::ephemeral(&dir.0);
+        let server = Server::fresh(&dir.0);
         Self { server, dir }
     }
 
@@ -1414,26 +1442,9 @@ fn restart_through_control_channel() {
 fn restart_state_file_process() {
     require_all();
     let dir = TempDir::new("statefile");
-    let (state, key) = (dir.0.join("tpm.state"), dir.0.join("tpm.key"));
+    let state = dir.0.join("tpm.state");
     let launch = match backend() {
-        Backend::Ours => {
-            let out = Command::new(env!("CARGO_BIN_EXE_vtpm-domain"))
-                .args(["keygen", "--key-file"])
-                .arg(&key)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "vtpm-domain keygen failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Launch::Ours(vec![
-                "--state".into(),
-                state.display().to_string(),
-                "--key-file".into(),
-                key.display().to_string(),
-            ])
-        }
+        Backend::Ours => state_file_launch(&dir.0),
         Backend::Swtpm => {
             let d = dir.0.join("swtpm-state");
             fs::create_dir_all(&d).unwrap();

@@ -181,7 +181,13 @@ fn ci() -> Result {
     })?;
     step("no_std build", &mut || {
         let mut c = cargo();
-        c.args(["build", "--lib", "--no-default-features", "--target", BARE_TARGET]);
+        c.args([
+            "build",
+            "--lib",
+            "--no-default-features",
+            "--target",
+            BARE_TARGET,
+        ]);
         for krate in NO_STD_CRATES {
             c.args(["-p", krate]);
         }

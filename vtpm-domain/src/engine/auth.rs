@@ -343,11 +343,10 @@ fn register_failure(engine: &mut Engine, slot: &Slot) -> TpmRc {
 // Availability of authValue and authPolicy (part 1 §19.2, part 3 §5.4)
 // ---------------------------------------------------------------------------------------------
 
-/// A policy session is required: DUP role, ADMIN role on anything but an object without
-/// adminWithPolicy.
+/// A policy session is required: ADMIN role on anything but an object without
+/// adminWithPolicy. (The DUP role, which always needs one, arrives with TPM2_Duplicate.)
 fn policy_required(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
     match role {
-        AuthRole::Dup => true,
         AuthRole::Admin => match h.ty() {
             TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine.state.object(h).is_none_or(|o| {
                 o.public
@@ -443,7 +442,7 @@ fn check_policy(
     }
     match p.command_code {
         Some(cc) if cc != cmd.cc => return Err(TpmRc::POLICY_CC),
-        None if matches!(cmd.role(i), AuthRole::Admin | AuthRole::Dup) => {
+        None if cmd.role(i) == AuthRole::Admin => {
             return Err(TpmRc::POLICY_FAIL);
         }
         _ => {}

@@ -58,14 +58,6 @@ impl Writer {
         self.bytes(&body);
     }
 
-    /// A list: u32 count, then each element.
-    pub(crate) fn list<T: Persist>(&mut self, items: &[T]) {
-        self.u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
-        for i in items {
-            i.save(self);
-        }
-    }
-
     /// An optional value: a presence byte, then the value.
     pub(crate) fn option<T: Persist>(&mut self, v: Option<&T>) {
         match v {
@@ -150,19 +142,12 @@ impl<'a> Loader<'a> {
     }
 
     /// A length-prefixed byte string copied into a zeroizing vector.
-    pub(crate) fn secret(&mut self, max: usize, what: &'static str) -> Result<Zeroizing<Vec<u8>>, StateError> {
+    pub(crate) fn secret(
+        &mut self,
+        max: usize,
+        what: &'static str,
+    ) -> Result<Zeroizing<Vec<u8>>, StateError> {
         Ok(Zeroizing::new(self.bytes(max, what)?.to_vec()))
-    }
-
-    /// A fixed-size byte array stored as a length-prefixed string.
-    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], StateError> {
-        let b = self.bytes(N, what)?;
-        let mut a = [0u8; N];
-        if b.len() != N {
-            return Err(StateError::BadValue(what));
-        }
-        a.copy_from_slice(b);
-        Ok(a)
     }
 
     /// A TPM structure stored by [`Writer::tpm`]; it must fill its length exactly.
@@ -176,22 +161,16 @@ impl<'a> Loader<'a> {
         Ok(v)
     }
 
-    /// A list written by [`Writer::list`], of at most `max` elements.
-    pub(crate) fn list<T: Persist>(&mut self, max: usize, what: &'static str) -> Result<Vec<T>, StateError> {
-        let n = usize::try_from(self.u32(what)?).unwrap_or(usize::MAX);
-        if n > max || n > self.remaining() {
-            return Err(StateError::TooLarge(what));
-        }
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(T::load(self)?);
-        }
-        Ok(v)
-    }
-
     /// An optional value written by [`Writer::option`].
-    pub(crate) fn option<T: Persist>(&mut self, what: &'static str) -> Result<Option<T>, StateError> {
-        if self.bool(what)? { Ok(Some(T::load(self)?)) } else { Ok(None) }
+    pub(crate) fn option<T: Persist>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<T>, StateError> {
+        if self.bool(what)? {
+            Ok(Some(T::load(self)?))
+        } else {
+            Ok(None)
+        }
     }
 
     /// A nested value written by [`Writer::nested`]: `f` must consume it exactly.
@@ -210,8 +189,13 @@ impl<'a> Loader<'a> {
     }
 
     /// Fails unless everything was read.
+    #[cfg(test)]
     pub(crate) fn finish(&self, what: &'static str) -> Result<(), StateError> {
-        if self.remaining() == 0 { Ok(()) } else { Err(StateError::TrailingBytes(what)) }
+        if self.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(StateError::TrailingBytes(what))
+        }
     }
 }
 

@@ -11,12 +11,12 @@
 use alloc::vec::Vec;
 
 use tpm2::auth::{MAX_SESSIONS, MIN_AUTH_COMMAND_SIZE, TpmsAuthCommand};
-use tpm2::header::{HEADER_SIZE, MAX_PACKET_SIZE};
-use tpm2::response::{build_response, error_response};
-use tpm2::st::TpmSt;
 use tpm2::cc::TpmCc;
 use tpm2::handle::TpmHandle;
+use tpm2::header::{HEADER_SIZE, MAX_PACKET_SIZE};
 use tpm2::rc::TpmRc;
+use tpm2::response::{build_response, error_response};
+use tpm2::st::TpmSt;
 use tpm2::{Marshal, Reader, Unmarshal};
 
 use super::Engine;
@@ -32,8 +32,6 @@ pub(crate) enum AuthRole {
     User,
     /// Certification, ObjectChangeAuth and other administrative uses of an object.
     Admin,
-    /// Duplication.
-    Dup,
 }
 
 /// A command handler: unmarshal parameters from `ctx`, act, marshal outputs into `ctx`.
@@ -57,8 +55,6 @@ pub(crate) struct Entry {
 
 /// Everything a handler sees of its command.
 pub(crate) struct Ctx {
-    /// The command code.
-    pub cc: TpmCc,
     /// The handle area (types and presence already checked).
     pub handles: Vec<TpmHandle>,
     /// The parameter area, decrypted if a session asked for it.
@@ -69,8 +65,6 @@ pub(crate) struct Ctx {
     pub out_handle: Option<TpmHandle>,
     /// The response parameters.
     pub out: Vec<u8>,
-    /// The command's tag was TPM_ST_SESSIONS.
-    pub has_sessions: bool,
 }
 
 impl Ctx {
@@ -141,12 +135,17 @@ pub(crate) fn execute(engine: &mut Engine, command: &[u8]) -> Vec<u8> {
 /// session number 4); a session that does not unmarshal gives its field's code with the
 /// session number.
 fn read_sessions(r: &mut Reader<'_>) -> Result<Vec<TpmsAuthCommand>, TpmRc> {
-    let size = r.u32("authorizationSize").map_err(|_| TpmRc::INSUFFICIENT)?;
+    let size = r
+        .u32("authorizationSize")
+        .map_err(|_| TpmRc::INSUFFICIENT)?;
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     if size < MIN_AUTH_COMMAND_SIZE || size > r.remaining() {
         return Err(TpmRc::SIZE);
     }
-    let mut area = Reader::new(r.bytes(size, "authorization area").map_err(|_| TpmRc::SIZE)?);
+    let mut area = Reader::new(
+        r.bytes(size, "authorization area")
+            .map_err(|_| TpmRc::SIZE)?,
+    );
     let mut sessions = Vec::new();
     while !area.is_empty() {
         let n = u8::try_from(sessions.len() + 1).unwrap_or(u8::MAX);
@@ -175,7 +174,9 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     if usize::try_from(size).ok() != Some(command.len()) || command.len() > MAX_PACKET_SIZE {
         return Err(TpmRc::COMMAND_SIZE);
     }
-    let cc = TpmCc(u32::from_be_bytes([command[6], command[7], command[8], command[9]]));
+    let cc = TpmCc(u32::from_be_bytes([
+        command[6], command[7], command[8], command[9],
+    ]));
     let Some(entry) = lookup(cc) else {
         return Err(TpmRc::COMMAND_CODE);
     };
@@ -229,14 +230,12 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
 
     // §5.6 the command itself.
     let mut ctx = Ctx {
-        cc,
         handles,
         params,
         pos: 0,
         index: 0,
         out_handle: None,
         out: Vec::new(),
-        has_sessions,
     };
     let result = (entry.handler)(engine, &mut ctx);
     if let Err(rc) = result {
@@ -259,7 +258,9 @@ mod tests {
     fn every_entry_is_a_known_command_with_the_right_handle_count() {
         let mut seen = BTreeSet::new();
         for e in entries() {
-            let info = e.cc.info().expect("implemented commands are library commands");
+            let info =
+                e.cc.info()
+                    .expect("implemented commands are library commands");
             assert_eq!(usize::from(info.handles), e.handles.len(), "{}", e.cc);
             assert!(e.roles.len() <= usize::from(info.auth_handles), "{}", e.cc);
             assert!(seen.insert(e.cc.0), "{} registered twice", e.cc);

@@ -18,38 +18,22 @@ pub(crate) enum HandleKind {
     Object,
     /// TPMI_DH_OBJECT+: an object or TPM_RH_NULL.
     ObjectOrNull,
-    /// TPMI_DH_ENTITY: any entity with an authorization (object, NV index, PCR, hierarchy).
-    Entity,
     /// TPMI_DH_ENTITY+.
     EntityOrNull,
-    /// TPMI_RH_HIERARCHY: owner, endorsement or platform.
-    Hierarchy,
     /// TPMI_RH_HIERARCHY+: also TPM_RH_NULL.
     HierarchyOrNull,
-    /// TPMI_RH_HIERARCHY_AUTH: owner, endorsement, platform or lockout.
-    HierarchyAuth,
     /// TPMI_RH_PROVISION: owner or platform.
     Provision,
-    /// TPMI_RH_CLEAR: lockout or platform.
-    Clear,
     /// TPMI_RH_LOCKOUT.
     Lockout,
-    /// TPMI_RH_ENDORSEMENT (+ allows NULL).
-    EndorsementOrNull,
     /// TPMI_RH_PLATFORM.
     Platform,
-    /// TPMI_RH_ENABLES: owner, endorsement, platform or platform-NV.
-    Enables,
     /// TPMI_DH_PCR: a PCR index.
     Pcr,
     /// TPMI_DH_PCR+: a PCR index or TPM_RH_NULL.
     PcrOrNull,
     /// TPMI_DH_CONTEXT: a loaded session, transient or persistent object.
     Context,
-    /// TPMI_RH_NV_INDEX: a defined NV index.
-    NvIndex,
-    /// TPMI_RH_NV_AUTH: owner, platform or a defined NV index.
-    NvAuth,
     /// TPMI_SH_POLICY: a loaded policy session.
     PolicySession,
     /// TPMI_DH_PARENT+: a loaded object, a hierarchy or TPM_RH_NULL (TPM2_CreateLoaded).
@@ -68,7 +52,11 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
     use HandleKind as K;
     let ty = h.ty();
     let hierarchy = |h: TpmHandle| -> Result<(), TpmRc> {
-        if hierarchy_enabled(engine, h) { Ok(()) } else { Err(TpmRc::HIERARCHY) }
+        if hierarchy_enabled(engine, h) {
+            Ok(())
+        } else {
+            Err(TpmRc::HIERARCHY)
+        }
     };
     match kind {
         K::Object | K::ObjectOrNull => {
@@ -80,59 +68,46 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             }
             object_present(engine, h)
         }
-        K::Entity | K::EntityOrNull => {
-            if kind == K::EntityOrNull && h == TpmHandle::NULL {
+        K::EntityOrNull => {
+            if h == TpmHandle::NULL {
                 return Ok(());
             }
             match ty {
                 TpmHt::TRANSIENT | TpmHt::PERSISTENT => object_present(engine, h),
                 TpmHt::PCR => pcr_index(h).map(|_| ()),
-                TpmHt::NV_INDEX => nv_present(engine, h),
+                // No NV index is defined until the NV commands exist.
+                TpmHt::NV_INDEX => Err(TpmRc::HANDLE),
                 TpmHt::PERMANENT => match h {
-                    TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => {
-                        hierarchy(h)
-                    }
+                    TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
                     TpmHandle::LOCKOUT => Ok(()),
                     _ => Err(TpmRc::VALUE),
                 },
                 _ => Err(TpmRc::VALUE),
             }
         }
-        K::Hierarchy | K::HierarchyOrNull => match h {
+        K::HierarchyOrNull => match h {
             TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
-            TpmHandle::NULL if kind == K::HierarchyOrNull => Ok(()),
-            _ => Err(TpmRc::VALUE),
-        },
-        K::HierarchyAuth => match h {
-            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
-            TpmHandle::LOCKOUT => Ok(()),
+            TpmHandle::NULL => Ok(()),
             _ => Err(TpmRc::VALUE),
         },
         K::Provision => match h {
             TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
             _ => Err(TpmRc::VALUE),
         },
-        K::Clear => match h {
-            TpmHandle::LOCKOUT => Ok(()),
-            TpmHandle::PLATFORM => hierarchy(h),
-            _ => Err(TpmRc::VALUE),
-        },
         K::Lockout => {
-            if h == TpmHandle::LOCKOUT { Ok(()) } else { Err(TpmRc::VALUE) }
+            if h == TpmHandle::LOCKOUT {
+                Ok(())
+            } else {
+                Err(TpmRc::VALUE)
+            }
         }
-        K::EndorsementOrNull => match h {
-            TpmHandle::ENDORSEMENT => hierarchy(h),
-            TpmHandle::NULL => Ok(()),
-            _ => Err(TpmRc::VALUE),
-        },
         K::Platform => {
-            if h == TpmHandle::PLATFORM { hierarchy(h) } else { Err(TpmRc::VALUE) }
+            if h == TpmHandle::PLATFORM {
+                hierarchy(h)
+            } else {
+                Err(TpmRc::VALUE)
+            }
         }
-        K::Enables => match h {
-            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
-            TpmHandle::PLATFORM_NV => hierarchy(TpmHandle::PLATFORM),
-            _ => Err(TpmRc::VALUE),
-        },
         K::Pcr | K::PcrOrNull => {
             if kind == K::PcrOrNull && h == TpmHandle::NULL {
                 return Ok(());
@@ -143,17 +118,6 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             // TPMI_DH_CONTEXT: transient objects and sessions, no persistent objects.
             TpmHt::TRANSIENT => object_present(engine, h),
             TpmHt::HMAC_SESSION | TpmHt::POLICY_SESSION => session_present(engine, h),
-            _ => Err(TpmRc::VALUE),
-        },
-        K::NvIndex => {
-            if ty != TpmHt::NV_INDEX {
-                return Err(TpmRc::VALUE);
-            }
-            nv_present(engine, h)
-        }
-        K::NvAuth => match h {
-            TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
-            _ if ty == TpmHt::NV_INDEX => nv_present(engine, h),
             _ => Err(TpmRc::VALUE),
         },
         K::Parent => match h {
@@ -173,7 +137,11 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
 
 /// The PCR number of a PCR handle (TPM_RC_VALUE beyond the last PCR).
 pub(crate) fn pcr_index(h: TpmHandle) -> Result<usize, TpmRc> {
-    if h.0 < PCR_COUNT { Ok(h.0 as usize) } else { Err(TpmRc::VALUE) }
+    if h.0 < PCR_COUNT {
+        Ok(h.0 as usize)
+    } else {
+        Err(TpmRc::VALUE)
+    }
 }
 
 /// Whether a hierarchy (or TPM_RH_NULL, always) is enabled.
@@ -196,9 +164,17 @@ fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
         return Err(TpmRc::VALUE);
     }
     let Some(obj) = engine.state.object(h) else {
-        return Err(if transient { TpmRc::REFERENCE_H0 } else { TpmRc::HANDLE });
+        return Err(if transient {
+            TpmRc::REFERENCE_H0
+        } else {
+            TpmRc::HANDLE
+        });
     };
-    if hierarchy_enabled(engine, obj.hierarchy) { Ok(()) } else { Err(TpmRc::HIERARCHY) }
+    if hierarchy_enabled(engine, obj.hierarchy) {
+        Ok(())
+    } else {
+        Err(TpmRc::HIERARCHY)
+    }
 }
 
 fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
@@ -217,23 +193,15 @@ fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
     }
 }
 
-fn nv_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
-    if engine.state.perm.nv_defined(h) { Ok(()) } else { Err(TpmRc::HANDLE) }
-}
-
-/// The Name of an entity (part 1 §16): nameAlg || H(public area) for objects and NV indices,
-/// the handle itself for everything else.
+/// The Name of an entity (part 1 §16): nameAlg || H(public area) for objects, the handle
+/// itself for everything else. (NV indices, whose Name is also a digest, arrive with the NV
+/// commands.)
 pub(crate) fn name(engine: &Engine, h: TpmHandle) -> Vec<u8> {
     match h.ty() {
         TpmHt::TRANSIENT | TpmHt::PERSISTENT => match engine.state.object(h) {
             Some(o) => o.name.clone(),
             None => h.0.to_be_bytes().to_vec(),
         },
-        TpmHt::NV_INDEX => engine
-            .state
-            .perm
-            .nv_name(h)
-            .unwrap_or_else(|| h.0.to_be_bytes().to_vec()),
         _ => h.0.to_be_bytes().to_vec(),
     }
 }
@@ -248,7 +216,6 @@ pub(crate) fn auth_value(engine: &Engine, h: TpmHandle) -> Zeroizing<Vec<u8>> {
             .object(h)
             .map(|o| o.sensitive.auth.clone())
             .unwrap_or_default(),
-        TpmHt::NV_INDEX => p.nv_auth(h).unwrap_or_default(),
         TpmHt::PCR => Zeroizing::new(Vec::new()),
         _ => match h {
             TpmHandle::OWNER => p.owner_auth.clone(),
@@ -269,7 +236,6 @@ pub(crate) fn auth_policy(engine: &Engine, h: TpmHandle) -> (TpmAlgId, Vec<u8>) 
             || (TpmAlgId::NULL, Vec::new()),
             |o| (o.public.name_alg, o.public.auth_policy.as_bytes().to_vec()),
         ),
-        TpmHt::NV_INDEX => p.nv_policy(h).unwrap_or((TpmAlgId::NULL, Vec::new())),
         _ => match h {
             TpmHandle::OWNER => p.owner_policy.clone().into_parts(),
             TpmHandle::ENDORSEMENT => p.endorsement_policy.clone().into_parts(),

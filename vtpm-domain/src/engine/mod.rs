@@ -21,8 +21,8 @@ pub(crate) mod dispatch;
 pub(crate) mod entity;
 pub(crate) mod object;
 pub(crate) mod pcr;
-pub(crate) mod sequence;
 pub(crate) mod rcmap;
+pub(crate) mod sequence;
 pub(crate) mod session;
 pub mod state;
 #[cfg(test)]

@@ -369,7 +369,11 @@ impl State {
             Volatile::new(platform, &self.perm.pcr_allocation),
         );
         if let Some(saved) = &mut self.saved {
-            saved.sessions = old.sessions.into_iter().filter(|(_, s)| !s.is_loaded()).collect();
+            saved.sessions = old
+                .sessions
+                .into_iter()
+                .filter(|(_, s)| !s.is_loaded())
+                .collect();
             saved.session_contexts = old.session_contexts;
         }
     }
@@ -493,7 +497,10 @@ fn save_map<T: Persist>(w: &mut Writer, map: &BTreeMap<u32, T>) {
     }
 }
 
-fn load_map<T: Persist>(r: &mut Loader<'_>, what: &'static str) -> Result<BTreeMap<u32, T>, StateError> {
+fn load_map<T: Persist>(
+    r: &mut Loader<'_>,
+    what: &'static str,
+) -> Result<BTreeMap<u32, T>, StateError> {
     let n = usize::try_from(r.u32(what)?).unwrap_or(usize::MAX);
     if n > MAX_ENTRIES {
         return Err(StateError::TooLarge(what));
@@ -514,7 +521,14 @@ fn secret(r: &mut Loader<'_>, what: &'static str) -> Result<Secret, StateError> 
 
 impl Persist for Permanent {
     fn save(&self, w: &mut Writer) {
-        for s in [&self.eps, &self.sps, &self.pps, &self.eh_proof, &self.sh_proof, &self.ph_proof] {
+        for s in [
+            &self.eps,
+            &self.sps,
+            &self.pps,
+            &self.eh_proof,
+            &self.sh_proof,
+            &self.ph_proof,
+        ] {
             w.bytes(s);
         }
         for s in [&self.owner_auth, &self.endorsement_auth, &self.lockout_auth] {
@@ -584,7 +598,12 @@ impl Persist for Volatile {
         w.bytes(&self.null_proof);
         w.bytes(&self.platform_auth);
         self.platform_policy.save(w);
-        for b in [self.ph_enable, self.sh_enable, self.eh_enable, self.ph_enable_nv] {
+        for b in [
+            self.ph_enable,
+            self.sh_enable,
+            self.eh_enable,
+            self.ph_enable_nv,
+        ] {
             w.bool(b);
         }
         self.pcr.save(w);
@@ -659,27 +678,5 @@ impl Persist for Saved {
             session_contexts: load_map(r, "saved session contexts")?,
             startup_locality: r.u8("saved startup locality")?,
         })
-    }
-}
-
-impl Permanent {
-    /// Whether an NV index is defined (NV indices arrive with the NV commands; none yet).
-    pub(crate) fn nv_defined(&self, _h: TpmHandle) -> bool {
-        false
-    }
-
-    /// The Name of a defined NV index.
-    pub(crate) fn nv_name(&self, _h: TpmHandle) -> Option<Vec<u8>> {
-        None
-    }
-
-    /// The authValue of a defined NV index.
-    pub(crate) fn nv_auth(&self, _h: TpmHandle) -> Option<Secret> {
-        None
-    }
-
-    /// The authPolicy of a defined NV index.
-    pub(crate) fn nv_policy(&self, _h: TpmHandle) -> Option<(TpmAlgId, Vec<u8>)> {
-        None
     }
 }

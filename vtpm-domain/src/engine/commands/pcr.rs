@@ -604,10 +604,19 @@ mod tests {
         assert_eq!(read(&mut e, TpmAlgId::SHA1, 5).0, 23);
         // Resume (from the locality of the last Startup): PCR 5 kept, 16/17/20 back to their
         // initial values, +4. Another locality is refused.
-        assert_eq!(at(&mut e, 0, TpmCc::SHUTDOWN, &[], &[0, 1]).0, TpmRc::SUCCESS);
+        assert_eq!(
+            at(&mut e, 0, TpmCc::SHUTDOWN, &[], &[0, 1]).0,
+            TpmRc::SUCCESS
+        );
         e.power_on();
-        assert_eq!(at(&mut e, 0, TpmCc::STARTUP, &[], &[0, 1]).0, TpmRc::LOCALITY);
-        assert_eq!(at(&mut e, 3, TpmCc::STARTUP, &[], &[0, 1]).0, TpmRc::SUCCESS);
+        assert_eq!(
+            at(&mut e, 0, TpmCc::STARTUP, &[], &[0, 1]).0,
+            TpmRc::LOCALITY
+        );
+        assert_eq!(
+            at(&mut e, 3, TpmCc::STARTUP, &[], &[0, 1]).0,
+            TpmRc::SUCCESS
+        );
         assert_eq!(read(&mut e, TpmAlgId::SHA1, 5), (27, v5));
         assert_eq!(read(&mut e, TpmAlgId::SHA1, 16).1, [0; 20]);
         assert_eq!(read(&mut e, TpmAlgId::SHA1, 17).1, [0xFF; 20]);

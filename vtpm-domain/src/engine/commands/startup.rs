@@ -47,14 +47,18 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     }
     let st = &mut e.state;
     if su == TpmSu::STATE
-        && st.saved.as_ref().is_some_and(|s| s.startup_locality != locality)
+        && st
+            .saved
+            .as_ref()
+            .is_some_and(|s| s.startup_locality != locality)
     {
         return Err(TpmRc::LOCALITY);
     }
     let saved = st.saved.take();
     match (su, saved) {
         (TpmSu::STATE, Some(saved))
-            if st.perm.shutdown == ShutdownKind::State && st.perm.pcr_allocation_pending.is_none() =>
+            if st.perm.shutdown == ShutdownKind::State
+                && st.perm.pcr_allocation_pending.is_none() =>
         {
             // TPM Resume.
             st.vol.pcr = saved.pcr.resumed();
