@@ -254,20 +254,94 @@ fn run_tests() -> Result<(u64, u64)> {
     }
 }
 
+/// `vtpmctl probe`. Without `--tpm`, the embedded default: our own vTPM (`vtpm-domain serve
+/// --ephemeral`) on a free loopback port pair, stopped afterwards.
 fn probe(args: &[String]) -> Result {
-    let mut c = cargo();
-    c.args([
-        "run",
-        "--quiet",
-        "--package",
-        "vtpm-tools",
-        "--bin",
-        "vtpmctl",
-        "--",
-        "probe",
-    ]);
-    c.args(args);
-    run("vtpmctl probe", &mut c)
+    let vtpmctl = |extra: &[String]| {
+        let mut c = cargo();
+        c.args([
+            "run",
+            "--quiet",
+            "--package",
+            "vtpm-tools",
+            "--bin",
+            "vtpmctl",
+            "--",
+        ]);
+        c.arg("probe").args(extra).args(args);
+        run("vtpmctl probe", &mut c)
+    };
+    if args.iter().any(|a| a == "--tpm" || a.starts_with("--tpm=")) {
+        return vtpmctl(&[]);
+    }
+    run(
+        "build vtpm-domain",
+        cargo().args([
+            "build",
+            "--quiet",
+            "--package",
+            "vtpm-domain",
+            "--bin",
+            "vtpm-domain",
+        ]),
+    )?;
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from("target"),
+        std::path::PathBuf::from,
+    );
+    let port = free_port_pair()?;
+    let mut server = Command::new(target.join("debug").join("vtpm-domain"))
+        .args([
+            "serve",
+            "--swtpm-tcp",
+            &format!("127.0.0.1:{port}"),
+            "--ephemeral",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start vtpm-domain: {e}"))?;
+    // Forward the server's log for the whole run (it must never write into a closed pipe) and
+    // wait for its ready line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stderr) = server.stderr.take() {
+        std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader};
+            for line in BufReader::new(stderr)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+                eprintln!("vtpm-domain: {line}");
+            }
+        });
+    }
+    let ready = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+    let result = if ready {
+        eprintln!(
+            "xtask: probing the embedded vTPM (vtpm-domain serve --ephemeral) on port {port}"
+        );
+        vtpmctl(&["--tpm".into(), format!("swtpm:127.0.0.1:{port}")])
+    } else {
+        Err("vtpm-domain serve exited before it was listening".into())
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// A loopback port P with P+1 also free (data and control channel).
+fn free_port_pair() -> Result<u16> {
+    use std::net::TcpListener;
+    for _ in 0..64 {
+        let a = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = a.local_addr().map_err(|e| e.to_string())?.port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free loopback port pair".into())
 }
 
 fn fuzz(args: &[String]) -> Result {
