@@ -154,6 +154,12 @@ fn create_primary_cmd(parent: u32, template: &[u8]) -> Vec<u8> {
 /// TPM2B_PUBLIC of an RSA-2048 key: a restricted storage key (AES-128-CFB) or an unrestricted
 /// RSASSA-SHA256 signing key.
 fn rsa_template(storage: bool) -> Vec<u8> {
+    rsa_template_with_unique(storage, &[])
+}
+
+/// An RSA template whose `unique` field is `unique` (a different value makes a different
+/// primary key, so nothing can be reused from an earlier derivation).
+fn rsa_template_with_unique(storage: bool, unique: &[u8]) -> Vec<u8> {
     let base = 0x0000_0072; // fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth
     let t = B::new().u16(0x0001).u16(0x000B);
     let t = if storage {
@@ -170,7 +176,7 @@ fn rsa_template(storage: bool) -> Vec<u8> {
             .u16(0x0014)
             .u16(0x000B)
     };
-    let t = t.u16(2048).u32(0).b(&[]).done();
+    let t = t.u16(2048).u32(0).b(unique).done();
     B::new().b(&t).done()
 }
 
@@ -298,7 +304,19 @@ fn ops() -> Vec<Op> {
             teardown: flush_state,
         },
         Op {
-            name: "CreatePrimary RSA-2048",
+            name: "CreatePrimary RSA-2048 (new key)",
+            iterations: 20,
+            setup: no_setup,
+            timed: |c, _| {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let template = rsa_template_with_unique(true, &n.to_be_bytes());
+                Ok(Some(c.handle(&create_primary_cmd(OWNER, &template))?))
+            },
+            teardown: no_teardown,
+        },
+        Op {
+            name: "CreatePrimary RSA-2048 (same template)",
             iterations: 20,
             setup: no_setup,
             timed: |c, _| {

@@ -33,8 +33,8 @@ impl Platform for ConstPlatform {
 struct Ours(Engine);
 
 impl Target for Ours {
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
-        self.0.execute(0, cmd)
+    fn send(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8> {
+        self.0.execute(locality, cmd)
     }
 }
 
@@ -256,7 +256,7 @@ fn volatile_state_survives_restore() {
                 b = Some(restored(&a.0, 9));
             }
             let cmd = step(&learned);
-            let ra = a.send(&cmd);
+            let ra = a.send(0, &cmd);
             if point == 0 && rc_of(&ra) == 0 {
                 successes += 1;
             }
@@ -272,7 +272,7 @@ fn volatile_state_survives_restore() {
                 }
             }
             if let Some(b) = b.as_mut() {
-                let rb = b.send(&cmd);
+                let rb = b.send(0, &cmd);
                 assert_eq!(
                     hex(&ra),
                     hex(&rb),
@@ -305,13 +305,13 @@ fn shutdown_state_blob_resumes() {
     for i in 0..cmds.len() {
         run_one(&mut a, &mut objs, &cmds, i);
     }
-    let rsp = a.send(&command(CC_SHUTDOWN, &[], &[], &[0, 1]));
+    let rsp = a.send(0, &command(CC_SHUTDOWN, &[], &[], &[0, 1]));
     assert_eq!(rc_of(&rsp), 0, "Shutdown(STATE): {}", rc_name(rc_of(&rsp)));
     let mut b = restored(&a.0, 3);
     a.0.power_on();
     b.0.power_on();
     for e in [&mut a, &mut b] {
-        let rsp = e.send(&command(CC_STARTUP, &[], &[], &[0, 1]));
+        let rsp = e.send(0, &command(CC_STARTUP, &[], &[], &[0, 1]));
         assert_eq!(rc_of(&rsp), 0, "Startup(STATE): {}", rc_name(rc_of(&rsp)));
     }
     let more = generate(12, 120);

@@ -917,6 +917,18 @@ fn ecc_sign_verify() {
     t.primary("ecc256", "prim.ctx");
     let key = t.child("prim.ctx", "ecc", &["-G", "ecc256"]);
     sign_and_verify(&t, &key, "ecdsa", &[]);
+    // `tpm2_create -c` creates and loads in one go (TPM2_CreateLoaded when the TPM lists it).
+    let direct = t.p("direct.ctx");
+    t.tool_f(&[
+        "tpm2_create",
+        "-C",
+        &t.p("prim.ctx"),
+        "-G",
+        "ecc256",
+        "-c",
+        &direct,
+    ]);
+    sign_and_verify(&t, &direct, "ecdsa", &[]);
 }
 
 #[test]
@@ -1591,5 +1603,140 @@ fn policy_pcr_sealed_object() {
         "want TPM_RC_POLICY_FAIL (session 1):\n{err}"
     );
     t.flush();
+    t.tool(&["tpm2_flushcontext", &ps]);
+}
+
+#[test]
+fn policy_password_command_code_or() {
+    let t = Tpm::new("policies");
+    t.primary("ecc256", "prim.ctx");
+    // Policy A: PolicyCommandCode(Unseal) then PolicyPassword; policy B: PolicyAuthValue.
+    let (trial, pol_a, pol_b, pol_or) = (
+        t.p("trial.ctx"),
+        t.p("a.policy"),
+        t.p("b.policy"),
+        t.p("or.policy"),
+    );
+    t.tool(&["tpm2_startauthsession", "-S", &trial]);
+    t.tool(&["tpm2_policycommandcode", "-S", &trial, "TPM2_CC_Unseal"]);
+    t.tool(&["tpm2_policypassword", "-S", &trial, "-L", &pol_a]);
+    t.tool(&["tpm2_flushcontext", &trial]);
+    t.tool(&["tpm2_startauthsession", "-S", &trial]);
+    t.tool(&["tpm2_policyauthvalue", "-S", &trial, "-L", &pol_b]);
+    t.tool(&["tpm2_flushcontext", &trial]);
+    assert_ne!(t.read("a.policy"), t.read("b.policy"));
+    // PolicyPassword extends the digest exactly as PolicyAuthValue does (part 3 §23.18).
+    let pol_c = t.p("c.policy");
+    t.tool(&["tpm2_startauthsession", "-S", &trial]);
+    t.tool(&["tpm2_policypassword", "-S", &trial, "-L", &pol_c]);
+    t.tool(&["tpm2_flushcontext", &trial]);
+    assert_eq!(t.read("c.policy"), t.read("b.policy"));
+    t.tool(&["tpm2_startauthsession", "-S", &trial]);
+    t.tool(&[
+        "tpm2_policyor",
+        "-S",
+        &trial,
+        "-L",
+        &pol_or,
+        &format!("sha256:{pol_a},{pol_b}"),
+    ]);
+    t.tool(&["tpm2_flushcontext", &trial]);
+
+    let secret = t.write("secret.txt", b"policy released");
+    let obj = t.child(
+        "prim.ctx",
+        "sealed",
+        &[
+            "-i",
+            &secret,
+            "-p",
+            "pw",
+            "-L",
+            &pol_a,
+            "-a",
+            "fixedtpm|fixedparent",
+        ],
+    );
+    let ps = t.p("policy.ctx");
+    let with_pw = format!("session:{ps}+pw");
+    // PolicyCommandCode + PolicyPassword, then the password in the clear.
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policycommandcode", "-S", &ps, "TPM2_CC_Unseal"]);
+    t.tool(&["tpm2_policypassword", "-S", &ps]);
+    assert_eq!(
+        t.tool_f(&["tpm2_unseal", "-c", &obj, "-p", &with_pw]),
+        "policy released"
+    );
+    t.tool(&["tpm2_flushcontext", &ps]);
+    // The wrong password fails even though the policy digest matches.
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policycommandcode", "-S", &ps, "TPM2_CC_Unseal"]);
+    t.tool(&["tpm2_policypassword", "-S", &ps]);
+    let err = t.tool_fails(&[
+        "tpm2_unseal",
+        "-c",
+        &obj,
+        "-p",
+        &format!("session:{ps}+bad"),
+    ]);
+    assert!(
+        has_rc(&err, 0x98e),
+        "want TPM_RC_AUTH_FAIL (session 1):\n{err}"
+    );
+    t.flush();
+    t.tool(&["tpm2_flushcontext", &ps]);
+    // A policy that does not match the object's: TPM_RC_POLICY_FAIL.
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policyauthvalue", "-S", &ps]);
+    let err = t.tool_fails(&["tpm2_unseal", "-c", &obj, "-p", &with_pw]);
+    assert!(
+        has_rc(&err, 0x99d),
+        "want TPM_RC_POLICY_FAIL (session 1):\n{err}"
+    );
+    t.flush();
+    t.tool(&["tpm2_flushcontext", &ps]);
+
+    // An object under the OR of both policies: either branch, then PolicyOR, unseals (the
+    // PolicyAuthValue branch with an HMAC computed over the password).
+    let obj2 = t.child(
+        "prim.ctx",
+        "sealed2",
+        &[
+            "-i",
+            &secret,
+            "-p",
+            "pw",
+            "-L",
+            &pol_or,
+            "-a",
+            "fixedtpm|fixedparent",
+        ],
+    );
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policyauthvalue", "-S", &ps]);
+    t.tool(&[
+        "tpm2_policyor",
+        "-S",
+        &ps,
+        &format!("sha256:{pol_a},{pol_b}"),
+    ]);
+    assert_eq!(
+        t.tool_f(&["tpm2_unseal", "-c", &obj2, "-p", &with_pw]),
+        "policy released"
+    );
+    t.tool(&["tpm2_flushcontext", &ps]);
+    // PolicyOR refuses a digest that is not in the list (TPM_RC_VALUE).
+    t.tool(&["tpm2_startauthsession", "--policy-session", "-S", &ps]);
+    t.tool(&["tpm2_policycommandcode", "-S", &ps, "TPM2_CC_Sign"]);
+    let err = t.tool_fails(&[
+        "tpm2_policyor",
+        "-S",
+        &ps,
+        &format!("sha256:{pol_a},{pol_b}"),
+    ]);
+    assert!(
+        has_rc(&err, 0x1c4),
+        "want TPM_RC_VALUE (parameter 1):\n{err}"
+    );
     t.tool(&["tpm2_flushcontext", &ps]);
 }

@@ -50,6 +50,8 @@ pub struct Engine {
     pub(crate) locality: u8,
     /// `monotonic_ms` at the moment the clock was last brought up to date.
     pub(crate) clock_base: u64,
+    /// Recently derived RSA primary keys (not part of the state: a cache).
+    pub(crate) primary_cache: object::PrimaryCache,
 }
 
 impl Engine {
@@ -65,6 +67,7 @@ impl Engine {
             dirty: true,
             locality: 0,
             clock_base,
+            primary_cache: object::PrimaryCache::default(),
         };
         engine.power_on();
         engine
@@ -82,6 +85,7 @@ impl Engine {
             dirty: false,
             locality: 0,
             clock_base,
+            primary_cache: object::PrimaryCache::default(),
         })
     }
 

@@ -431,3 +431,42 @@ mod tests {
         assert!(back.name.is_empty());
     }
 }
+
+/// The last few RSA primary keys TPM2_CreatePrimary derived, by a digest of everything the
+/// derivation reads (hierarchy seed, nameAlg, template Name, inSensitive.data).
+///
+/// Deriving an RSA primary means a prime search that costs a fifth of a second, and clients
+/// (tpm2-tools above all) re-create the same primary in every process. The derivation is
+/// deterministic, so a hit returns exactly what a fresh derivation would. The cache is not part
+/// of the state blob, holds at most [`PrimaryCache::CAPACITY`] keys, and its secrets are
+/// zeroized when evicted. (It holds nothing an attacker could not derive from the seeds the
+/// engine holds anyway; a seed change simply stops its entries from matching.)
+#[derive(Default)]
+pub(crate) struct PrimaryCache {
+    entries: alloc::collections::VecDeque<([u8; 32], TpmtPublic, Sensitive)>,
+}
+
+impl PrimaryCache {
+    /// Most keys kept.
+    pub(crate) const CAPACITY: usize = 8;
+
+    /// The cached result of the derivation identified by `key`.
+    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<(TpmtPublic, Sensitive)> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, p, s)| (p.clone(), s.clone()))
+    }
+
+    /// Remembers a derivation's result, evicting the oldest beyond the capacity.
+    pub(crate) fn insert(&mut self, key: [u8; 32], public: &TpmtPublic, sensitive: &Sensitive) {
+        if self.get(&key).is_some() {
+            return;
+        }
+        if self.entries.len() == Self::CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries
+            .push_back((key, public.clone(), sensitive.clone()));
+    }
+}

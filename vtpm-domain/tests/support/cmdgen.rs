@@ -506,6 +506,8 @@ pub(crate) struct Cmd {
     pub(crate) cmp: Cmp,
     /// On success, the response handle is recorded for this command's number.
     pub(crate) loads: Option<ObjKind>,
+    /// The locality the command is sent at.
+    pub(crate) locality: u8,
 }
 
 impl Cmd {
@@ -520,6 +522,7 @@ impl Cmd {
             mutation: None,
             cmp: Cmp::Full,
             loads: None,
+            locality: 0,
         }
     }
     fn h(mut self, h: H) -> Self {
@@ -732,8 +735,7 @@ impl Gen {
         match self.rng.below(30) {
             24 | 25 => self.start_session(),
             26 | 27 => self.policy(),
-            28 => self.key_use(),
-            29 => self.key_use(),
+            28 | 29 => self.key_use(),
             0 => self.get_random(),
             1 | 2 => self.get_capability(),
             3 | 4 => self.pcr_read(),
@@ -752,6 +754,24 @@ impl Gen {
             21 => self.test_parms(),
             22 => self.misc(),
             _ => self.bad_session(),
+        }
+        // Now and then a PCR command, GetRandom or Hash comes from locality 1-4 (PCR 17-22
+        // are extended and reset only from localities 2-4, PCR 23 from any).
+        if self.out.len() > before && self.rng.chance(1, 6) {
+            let loc = 1 + self.rng.below(4) as u8;
+            if let Some(c) = self.out.last_mut() {
+                let local = [
+                    CC_PCR_EXTEND,
+                    CC_PCR_EVENT,
+                    CC_PCR_RESET,
+                    CC_PCR_READ,
+                    CC_GET_RANDOM,
+                    CC_HASH,
+                ];
+                if local.contains(&c.cc) {
+                    c.locality = loc;
+                }
+            }
         }
         if malformed && self.out.len() > before {
             self.malform();
@@ -1443,11 +1463,26 @@ impl Gen {
             .raw(&sym.done())
             .u16(hash)
             .done();
+        // Mostly unbound and unsalted; sometimes bound to a hierarchy, a PCR or a loaded
+        // object (the session key then depends on its authValue), or with a tpmKey but no
+        // encrypted salt (refused), or a tpmKey that is no object.
+        let live = self.live.last().map(|(slot, _, _)| *slot);
+        let bind = match (self.rng.below(8), live) {
+            (0, _) => H::Fixed(RH_OWNER),
+            (1, _) => H::Fixed(0),
+            (2, Some(slot)) => H::Obj(slot),
+            _ => H::Fixed(RH_NULL),
+        };
+        let tpm_key = match (self.rng.below(12), live) {
+            (0, Some(slot)) => H::Obj(slot),
+            (1, _) => H::Fixed(RH_OWNER),
+            _ => H::Fixed(RH_NULL),
+        };
         let slot = self.out.len();
         self.push(
             Cmd::new("StartAuthSession", CC_START_AUTH_SESSION)
-                .h(H::Fixed(RH_NULL))
-                .h(H::Fixed(RH_NULL))
+                .h(tpm_key)
+                .h(bind)
                 .p(params)
                 .cmp(Cmp::Len)
                 .loads(ObjKind::Session(kind)),
@@ -1667,7 +1702,8 @@ pub(crate) fn generate(seed: u64, n: usize) -> Vec<Cmd> {
 /// A target TPM: sends command bytes, returns response bytes, and remembers the handles its
 /// loading commands returned.
 pub(crate) trait Target {
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8>;
+    /// Executes `cmd` at `locality`.
+    fn send(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8>;
 }
 
 /// Sends generated command number `i` to a target and records a returned object handle.
@@ -1679,7 +1715,7 @@ pub(crate) fn run_one(
 ) -> Vec<u8> {
     let c = &cmds[i];
     let bytes = c.bytes(objs);
-    let rsp = t.send(&bytes);
+    let rsp = t.send(c.locality, &bytes);
     if objs.len() <= i {
         objs.resize(i + 1, None);
     }

@@ -1017,7 +1017,36 @@ fn create_primary(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         &template_name,
         sc.data.as_bytes(),
     );
-    let (public, mut sensitive) = generate(template, sc.data.as_bytes(), &mut rng)?;
+    // RSA derivations are slow and deterministic: reuse a recent one (object::PrimaryCache).
+    let rsa = matches!(template.detail, PublicDetail::Rsa { .. });
+    let cache_key: [u8; 32] = {
+        let d = digest(
+            HashAlg::Sha256,
+            &[
+                &name_alg.alg().0.to_be_bytes(),
+                e.state.seed(hierarchy),
+                &template_name,
+                sc.data.as_bytes(),
+            ],
+        );
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&d[..32]);
+        k
+    };
+    let cached = if rsa {
+        e.primary_cache.get(&cache_key)
+    } else {
+        None
+    };
+    let (public, mut sensitive) = if let Some(hit) = cached {
+        hit
+    } else {
+        let (public, sensitive) = generate(template, sc.data.as_bytes(), &mut rng)?;
+        if rsa {
+            e.primary_cache.insert(cache_key, &public, &sensitive);
+        }
+        (public, sensitive)
+    };
     sensitive.auth = auth;
 
     let (creation, creation_hash) =
