@@ -459,12 +459,55 @@ fn fuzz_seeds() -> Result {
         }
     }
     written += structure_seeds(&text)?;
+    written += engine_seeds(&text)?;
     eprintln!("xtask: wrote {written} seeds under fuzz/corpus/");
     Ok(())
 }
 
 /// Seeds for the `structures` target: the structures inside real parameter areas, each prefixed
 /// with the target's selector byte (its index in the target's `PARSERS` table).
+/// Seeds of the `engine` target: per tpm2-tools test of the traces, the commands it sent in
+/// order (the resource manager's ContextSave/ContextLoad left out), framed as the target reads
+/// them (big-endian u16 length, then the command), 16 commands per seed, two seeds per test.
+fn engine_seeds(text: &str) -> Result<usize> {
+    const CONTEXT_SAVE: u32 = 0x162;
+    const CONTEXT_LOAD: u32 = 0x161;
+    let mut per_test: std::collections::BTreeMap<&str, Vec<Vec<u8>>> =
+        std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let (Some(test), Some(phase), Some(cmd), Some(code)) = (
+            json_str(line, "test"),
+            json_str(line, "phase"),
+            json_str(line, "cmd"),
+            json_hex(line, "cc_num"),
+        ) else {
+            continue;
+        };
+        if phase != "test" || code == CONTEXT_SAVE || code == CONTEXT_LOAD {
+            continue;
+        }
+        if let Some(cmd) = unhex(cmd).filter(|c| c.len() < 0x2000) {
+            per_test.entry(test).or_default().push(cmd);
+        }
+    }
+    let dir = "fuzz/corpus/engine";
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {dir}: {e}"))?;
+    let mut written = 0;
+    for (test, cmds) in per_test {
+        for (part, chunk) in cmds.chunks(16).take(2).enumerate() {
+            let mut seed = Vec::new();
+            for c in chunk {
+                seed.extend_from_slice(&u16::try_from(c.len()).unwrap_or(0).to_be_bytes());
+                seed.extend_from_slice(c);
+            }
+            let path = format!("{dir}/trace-{test}-{part}");
+            std::fs::write(&path, &seed).map_err(|e| format!("write {path}: {e}"))?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
 fn structure_seeds(text: &str) -> Result<usize> {
     use tpm2::Unmarshal;
     use tpm2::structures as s;
