@@ -20,6 +20,8 @@ pub(crate) enum HandleKind {
     ObjectOrNull,
     /// TPMI_DH_ENTITY+.
     EntityOrNull,
+    /// TPMI_DH_ENTITY: an entity with an authorization (not TPM_RH_NULL).
+    Entity,
     /// TPMI_RH_HIERARCHY+: also TPM_RH_NULL.
     HierarchyOrNull,
     /// TPMI_RH_PROVISION: owner or platform.
@@ -68,8 +70,8 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             }
             object_present(engine, h)
         }
-        K::EntityOrNull => {
-            if h == TpmHandle::NULL {
+        K::EntityOrNull | K::Entity => {
+            if kind == K::EntityOrNull && h == TpmHandle::NULL {
                 return Ok(());
             }
             match ty {

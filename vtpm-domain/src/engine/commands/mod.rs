@@ -9,6 +9,7 @@ mod hash;
 mod keys;
 mod object;
 mod pcr;
+mod policy;
 mod random;
 mod session;
 mod startup;
@@ -26,4 +27,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     context::ENTRIES,
     keys::ENTRIES,
     session::ENTRIES,
+    policy::ENTRIES,
 ];
