@@ -25,12 +25,9 @@
 //!
 //! swtpm must be installed: a missing binary fails the tests.
 
-use std::time::Instant;
-
 use tpm2::Marshal;
 use tpm2::Unmarshal;
 use tpm2::alg::TpmAlgId;
-use tpm2::auth::TpmsAuthCommand;
 use tpm2::cc::TpmCc;
 use tpm2::command::build_command;
 use tpm2::handle::TpmHandle;
@@ -46,57 +43,16 @@ use tpm2::structures::{
     TpmtPublic, TpmtRsaDecrypt, TpmtRsaScheme, TpmtSensitive, TpmtSigScheme, TpmtSignature,
     TpmtSymDefObject, TpmtTkHashcheck, TpmtTkVerified, TpmuSensitiveComposite,
 };
-use tpm2::transport::Transport;
 use vtpm_domain::engine::crypto::hash::digest;
 use vtpm_domain::engine::crypto::{Curve, EccPrivate, HashAlg, KdfaStream, RsaPrivate};
-use vtpm_domain::engine::{Engine, Platform};
-use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
-use vtpm_tools::transport::SwtpmTransport;
 
-/// TPM_RC_RETRY (part 2 §6.6.3): "the TPM was not able to start the command".
-const RC_RETRY: TpmRc = TpmRc(0x922);
+#[path = "support/pair.rs"]
+mod pair;
+use pair::{Pair, pw, rc_of};
 
 const USER: u32 = TpmaObject::USER_WITH_AUTH;
 const SIGN: u32 = TpmaObject::SIGN | USER;
 const DECRYPT: u32 = TpmaObject::DECRYPT | USER;
-
-/// A deterministic platform for our engine: entropy is SHA-256 in counter mode over a seed.
-struct TestPlatform {
-    counter: u64,
-    start: Instant,
-}
-
-impl Platform for TestPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(32) {
-            let block = digest(
-                HashAlg::Sha256,
-                &[b"keys_vs_swtpm", &self.counter.to_be_bytes()],
-            );
-            self.counter += 1;
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap()
-    }
-}
-
-/// Our engine and a private swtpm, both started with TPM2_Startup(CLEAR).
-struct Pair {
-    ours: Engine,
-    conn: SwtpmTransport,
-    _swtpm: Swtpm,
-}
-
-fn rc_of(rsp: &[u8]) -> TpmRc {
-    TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]))
-}
-
-fn pw() -> TpmsAuthCommand {
-    TpmsAuthCommand::password(Tpm2bAuth::empty())
-}
 
 fn params(parts: &[&dyn Marshal]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -107,71 +63,6 @@ fn params(parts: &[&dyn Marshal]) -> Vec<u8> {
 }
 
 impl Pair {
-    fn new() -> Pair {
-        let swtpm =
-            Swtpm::spawn(SwtpmOptions::default()).expect("swtpm must be installed for these tests");
-        let conn = swtpm.connect().unwrap();
-        let ours = Engine::manufacture(Box::new(TestPlatform {
-            counter: 0,
-            start: Instant::now(),
-        }));
-        let mut pair = Pair {
-            ours,
-            conn,
-            _swtpm: swtpm,
-        };
-        let startup = build_command(TpmCc::STARTUP, &[], &[], &[0, 0]).unwrap();
-        let (a, b) = pair.both(&startup);
-        assert_eq!((rc_of(&a), rc_of(&b)), (TpmRc::SUCCESS, TpmRc::SUCCESS));
-        pair
-    }
-
-    fn swtpm(&mut self, cmd: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; 4096];
-        for _ in 0..10 {
-            let n = self.conn.transact(cmd, &mut buf).unwrap();
-            if rc_of(&buf[..n]) != RC_RETRY {
-                return buf[..n].to_vec();
-            }
-        }
-        panic!("swtpm kept answering TPM_RC_RETRY");
-    }
-
-    fn ours(&mut self, cmd: &[u8]) -> Vec<u8> {
-        self.ours.execute(0, cmd)
-    }
-
-    /// (our response, swtpm's response).
-    fn both(&mut self, cmd: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        (self.ours(cmd), self.swtpm(cmd))
-    }
-
-    /// Runs the command on both and asserts byte-identical responses; returns them.
-    fn same(&mut self, what: &str, cmd: &[u8]) -> Vec<u8> {
-        let (a, b) = self.both(cmd);
-        assert_eq!(a, b, "{what}: ours {} / swtpm {}", rc_of(&a), rc_of(&b));
-        a
-    }
-
-    /// Runs the command on both and asserts it fails with `want` on both.
-    fn same_error(&mut self, what: &str, cmd: &[u8], want: TpmRc) {
-        let rsp = self.same(what, cmd);
-        assert_eq!(rc_of(&rsp), want, "{what}");
-    }
-
-    /// Runs the command on both; both must succeed. Returns (ours, swtpm's) parameter areas.
-    fn both_ok(&mut self, what: &str, cc: TpmCc, cmd: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let (a, b) = self.both(cmd);
-        assert_eq!(
-            (rc_of(&a), rc_of(&b)),
-            (TpmRc::SUCCESS, TpmRc::SUCCESS),
-            "{what}"
-        );
-        let pa = Response::parse(&a, cc).unwrap().parameters.to_vec();
-        let pb = Response::parse(&b, cc).unwrap().parameters.to_vec();
-        (pa, pb)
-    }
-
     /// Loads the same key into both (TPM_RH_NULL); they must agree on handle and Name.
     fn load(&mut self, sensitive: Option<TpmtSensitive>, public: TpmtPublic) -> TpmHandle {
         let p = params(&[
@@ -400,7 +291,7 @@ fn ed_cmd(
 
 #[test]
 fn rsa_signatures_match_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let key = rsa_key();
     let h = t.load(
         Some(rsa_sensitive(&key)),
@@ -625,7 +516,7 @@ fn rsa_signatures_match_swtpm() {
 
 #[test]
 fn rsa_encryption_matches_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let key = rsa_key();
     let h = t.load(
         Some(rsa_sensitive(&key)),
@@ -843,7 +734,7 @@ fn point(p: &[u8]) -> Tpm2bEccPoint {
 
 #[test]
 fn ecdsa_matches_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let signer = ecc_key(b"ecc sign");
     let s = t.load(
         Some(ecc_sensitive(&signer)),
@@ -900,7 +791,7 @@ fn ecdsa_matches_swtpm() {
 
 #[test]
 fn ecdh_matches_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let d = sha256(b"ecdsa");
     let ecdsa = TpmtSigScheme::Ecdsa(hash_scheme(TpmAlgId::SHA256));
     let dh = ecc_key(b"ecc dh");
@@ -1037,7 +928,7 @@ fn ecc_point_bytes(key: &EccPrivate) -> Vec<u8> {
 
 #[test]
 fn symmetric_encryption_matches_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let key128: Vec<u8> = (0..16).collect();
     let any = t.load(
         Some(aes_sensitive(&key128)),
@@ -1192,7 +1083,7 @@ fn symmetric_encryption_matches_swtpm() {
 
 #[test]
 fn symmetric_key_attributes_match_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let key128: Vec<u8> = (0..16).collect();
     let iv: Vec<u8> = (16..32).collect();
     // Encrypt-only and decrypt-only keys.
@@ -1229,7 +1120,7 @@ fn symmetric_key_attributes_match_swtpm() {
 
 #[test]
 fn hmac_keys_and_sealed_data_match_swtpm() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let hmac_key = b"an HMAC key";
     let k = t.load(
         Some(keyedhash_sensitive(hmac_key)),
@@ -1338,7 +1229,7 @@ fn hmac_keys_and_sealed_data_match_swtpm() {
 /// keys differ between the two TPMs, so each verifies its own signature.
 #[test]
 fn restricted_signing_needs_a_hash_ticket() {
-    let mut t = Pair::new();
+    let mut t = Pair::new(b"keys_vs_swtpm");
     let template = TpmtPublic {
         name_alg: TpmAlgId::SHA256,
         object_attributes: TpmaObject(

@@ -21,8 +21,6 @@
 //! P-521, BN curves and Camellia are implemented by libtpms and not here) are left out of the
 //! comparison tables. swtpm must be installed: a missing binary fails the tests.
 
-use std::time::Instant;
-
 use tpm2::Unmarshal;
 use tpm2::auth::TpmsAuthCommand;
 use tpm2::cc::TpmCc;
@@ -31,18 +29,15 @@ use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::response::Response;
 use tpm2::structures::{
-    PublicDetail, Tpm2bAuth, Tpm2bCreationData, Tpm2bDigest, Tpm2bName, Tpm2bPrivate, Tpm2bPublic,
+    PublicDetail, Tpm2bCreationData, Tpm2bDigest, Tpm2bName, Tpm2bPrivate, Tpm2bPublic,
     TpmsEccPoint, TpmtPublic, TpmtTkCreation,
 };
-use tpm2::transport::Transport;
 use vtpm_domain::engine::crypto::hash::digest;
 use vtpm_domain::engine::crypto::{Curve, EccPrivate, HashAlg, KdfaStream, RsaPrivate};
-use vtpm_domain::engine::{Engine, Platform};
-use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
-use vtpm_tools::transport::SwtpmTransport;
 
-/// TPM_RC_RETRY: swtpm asks for the command again while it prepares a key.
-const RC_RETRY: TpmRc = TpmRc(0x922);
+#[path = "support/pair.rs"]
+mod pair;
+use pair::{Pair, pw, rc_of};
 
 const FIXED_TPM: u32 = 1 << 1;
 const ST_CLEAR: u32 = 1 << 2;
@@ -72,108 +67,13 @@ const PLATFORM: TpmHandle = TpmHandle::PLATFORM;
 // The two TPMs
 // ---------------------------------------------------------------------------------------------
 
-struct TestPlatform {
-    counter: u64,
-    start: Instant,
-}
-
-impl Platform for TestPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(32) {
-            let block = digest(
-                HashAlg::Sha256,
-                &[b"objects_vs_swtpm", &self.counter.to_be_bytes()],
-            );
-            self.counter += 1;
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap()
-    }
-}
-
-fn rc_of(rsp: &[u8]) -> TpmRc {
-    TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]))
-}
-
-fn pw() -> TpmsAuthCommand {
-    TpmsAuthCommand::password(Tpm2bAuth::empty())
-}
-
 /// A command with a password session for each of the first `auths` handles.
 fn command(cc: TpmCc, handles: &[TpmHandle], auths: usize, params: &[u8]) -> Vec<u8> {
     let sessions: Vec<TpmsAuthCommand> = (0..auths).map(|_| pw()).collect();
     build_command(cc, handles, &sessions, params).unwrap()
 }
 
-/// Our engine and a private swtpm, both after TPM2_Startup(CLEAR).
-struct Pair {
-    ours: Engine,
-    conn: SwtpmTransport,
-    _swtpm: Swtpm,
-}
-
 impl Pair {
-    fn new() -> Pair {
-        let swtpm =
-            Swtpm::spawn(SwtpmOptions::default()).expect("swtpm must be installed for these tests");
-        let conn = swtpm.connect().unwrap();
-        let ours = Engine::manufacture(Box::new(TestPlatform {
-            counter: 0,
-            start: Instant::now(),
-        }));
-        let mut pair = Pair {
-            ours,
-            conn,
-            _swtpm: swtpm,
-        };
-        let (a, b) = pair.both(&command(TpmCc::STARTUP, &[], 0, &[0, 0]));
-        assert_eq!((rc_of(&a), rc_of(&b)), (TpmRc::SUCCESS, TpmRc::SUCCESS));
-        pair
-    }
-
-    fn swtpm(&mut self, cmd: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; 8192];
-        for _ in 0..20 {
-            let n = self.conn.transact(cmd, &mut buf).unwrap();
-            if rc_of(&buf[..n]) != RC_RETRY {
-                return buf[..n].to_vec();
-            }
-        }
-        panic!("swtpm kept answering TPM_RC_RETRY");
-    }
-
-    fn ours(&mut self, cmd: &[u8]) -> Vec<u8> {
-        self.ours.execute(0, cmd)
-    }
-
-    /// (our response, swtpm's response).
-    fn both(&mut self, cmd: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        (self.ours(cmd), self.swtpm(cmd))
-    }
-
-    /// Runs the command on both; the response codes must be equal. Returns the responses.
-    fn same_rc(&mut self, what: &str, cmd: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let (a, b) = self.both(cmd);
-        assert_eq!(
-            rc_of(&a),
-            rc_of(&b),
-            "{what}: ours {} / swtpm {}",
-            rc_of(&a),
-            rc_of(&b)
-        );
-        (a, b)
-    }
-
-    /// Runs the command on both and asserts byte-identical responses.
-    fn same(&mut self, what: &str, cmd: &[u8]) -> Vec<u8> {
-        let (a, b) = self.both(cmd);
-        assert_eq!(a, b, "{what}: ours {} / swtpm {}", rc_of(&a), rc_of(&b));
-        a
-    }
-
     /// Flushes every transient object of both.
     fn flush_all(&mut self) {
         for h in 0x8000_0000u32..0x8000_0003 {
@@ -920,7 +820,7 @@ fn bad_templates() -> Vec<(&'static str, Vec<u8>, Vec<u8>, TpmRc)> {
 
 #[test]
 fn create_primary_templates_match_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     for (what, data, template) in good_templates() {
         let cmd = create_primary_cmd(OWNER, &data, &template);
         let (a, b) = pair.same_rc(what, &cmd);
@@ -982,7 +882,7 @@ fn create_primary_templates_match_swtpm() {
 
 #[test]
 fn object_memory_matches_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let t = keyedhash(SIGN_KEY, &HMAC);
     for _ in 0..3 {
         let (a, _) = pair.same_rc("fill", &create_primary_cmd(OWNER, &[], &t));
@@ -1017,7 +917,7 @@ fn created(rsp: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn create_under_a_parent_matches_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let parent = storage_primaries(&mut pair);
     let create = |data: &[u8], t: &[u8]| {
         command(TpmCc::CREATE, &[parent], 1, &create_params(b"pw", data, t))
@@ -1188,7 +1088,7 @@ fn create_under_a_parent_matches_swtpm() {
 
 #[test]
 fn object_change_auth_matches_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let parent = storage_primaries(&mut pair);
     let t = keyedhash(SIGN_KEY, &HMAC);
     let (a, b) = pair.same_rc(
@@ -1265,7 +1165,7 @@ fn rng(label: &[u8]) -> KdfaStream {
 
 #[test]
 fn load_external_and_read_public_are_identical() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let key = RsaPrivate::generate(2048, 0, &mut rng(b"rsa")).unwrap();
     let n = key.public().modulus();
     let ek = EccPrivate::derive(Curve::NistP256, &mut rng(b"ecc")).unwrap();
@@ -1584,7 +1484,7 @@ fn context_load(context: &[u8]) -> Vec<u8> {
 
 #[test]
 fn contexts_match_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let parent = storage_primaries(&mut pair);
     let (a, b) = pair.both(&command(TpmCc::CONTEXT_SAVE, &[parent], 0, &[]));
     let (ca, cb) = (context_of(&a), context_of(&b));
@@ -1707,7 +1607,7 @@ fn start_session(pair: &mut Pair) -> TpmHandle {
 
 #[test]
 fn session_contexts_match_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let s = start_session(&mut pair);
     let save = command(TpmCc::CONTEXT_SAVE, &[s], 0, &[]);
     let (a, b) = pair.both(&save);
@@ -1777,7 +1677,7 @@ fn evict(auth: TpmHandle, object: TpmHandle, persistent: u32) -> Vec<u8> {
 
 #[test]
 fn evict_control_matches_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let parent = storage_primaries(&mut pair);
     let ok = |pair: &mut Pair, what: &str, cmd: Vec<u8>| {
         let (a, _) = pair.same_rc(what, &cmd);
@@ -1950,7 +1850,7 @@ fn derived_ecc(attrs: u32, label: &[u8], context: &[u8]) -> Vec<u8> {
 
 #[test]
 fn create_loaded_matches_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let parent = storage_primaries(&mut pair);
     let sizes = |rsp: &[u8]| {
         let r = Response::parse(rsp, TpmCc::CREATE_LOADED).unwrap();
@@ -2094,7 +1994,7 @@ fn create_loaded_matches_swtpm() {
 
 #[test]
 fn sequence_objects_match_swtpm() {
-    let mut pair = Pair::new();
+    let mut pair = Pair::new(b"objects_vs_swtpm");
     let start = command(
         TpmCc::HASH_SEQUENCE_START,
         &[],

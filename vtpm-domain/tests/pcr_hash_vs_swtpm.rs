@@ -24,8 +24,6 @@
 //! swtpm answers TPM_RC_RETRY to the first TPM2_HMAC after start-up; the command is repeated,
 //! as a TSS does. swtpm must be installed: a missing binary fails the tests.
 
-use std::time::Instant;
-
 use tpm2::Reader;
 use tpm2::Unmarshal;
 use tpm2::alg::TpmAlgId;
@@ -36,50 +34,19 @@ use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::response::Response;
 use tpm2::structures::{Tpm2bAuth, Tpm2bDigest, TpmaObject, TpmtTkHashcheck};
-use tpm2::transport::Transport;
+use vtpm_domain::engine::Engine;
 use vtpm_domain::engine::crypto::hash::{HashAlg, digest};
-use vtpm_domain::engine::{Engine, Platform};
 use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
 use vtpm_tools::transport::{SwtpmControl, SwtpmTransport};
 
-/// TPM_RC_RETRY (part 2 §6.6.3).
-const RC_RETRY: TpmRc = TpmRc(0x922);
+#[path = "support/pair.rs"]
+mod pair;
+use pair::{LabelPlatform, pw, rc_of, transact_retrying};
 
 const SHA1: TpmAlgId = TpmAlgId::SHA1;
 const SHA256: TpmAlgId = TpmAlgId::SHA256;
 const SHA384: TpmAlgId = TpmAlgId::SHA384;
 const SHA512: TpmAlgId = TpmAlgId::SHA512;
-
-/// A deterministic platform for our engine.
-struct TestPlatform {
-    counter: u64,
-    start: Instant,
-}
-
-impl Platform for TestPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(32) {
-            let block = digest(
-                HashAlg::Sha256,
-                &[b"pcr_hash_vs_swtpm", &self.counter.to_be_bytes()],
-            );
-            self.counter += 1;
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap()
-    }
-}
-
-fn rc_of(rsp: &[u8]) -> TpmRc {
-    TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]))
-}
-
-fn pw() -> TpmsAuthCommand {
-    TpmsAuthCommand::password(Tpm2bAuth::empty())
-}
 
 fn pw_with(p: &[u8]) -> TpmsAuthCommand {
     TpmsAuthCommand::password(Tpm2bAuth::new(p).unwrap())
@@ -152,10 +119,7 @@ impl Pair {
             Swtpm::spawn(SwtpmOptions::default()).expect("swtpm must be installed for these tests");
         let conn = swtpm.connect().unwrap();
         let ctrl = swtpm.control().unwrap();
-        let ours = Engine::manufacture(Box::new(TestPlatform {
-            counter: 0,
-            start: Instant::now(),
-        }));
+        let ours = Engine::manufacture(Box::new(LabelPlatform::new(b"pcr_hash_vs_swtpm")));
         let mut pair = Pair {
             ours,
             conn,
@@ -188,14 +152,7 @@ impl Pair {
 
     fn swtpm(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8> {
         self.ctrl.set_locality(locality).unwrap();
-        let mut buf = vec![0u8; 4096];
-        for _ in 0..10 {
-            let n = self.conn.transact(cmd, &mut buf).unwrap();
-            if rc_of(&buf[..n]) != RC_RETRY {
-                return buf[..n].to_vec();
-            }
-        }
-        panic!("swtpm kept answering TPM_RC_RETRY");
+        transact_retrying(&mut self.conn, cmd)
     }
 
     /// (our response, swtpm's response).

@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use tpm2::alg::TpmAlgId;
 use tpm2::auth::{TpmaSession, TpmsAuthCommand};
 use tpm2::cc::TpmCc;
-use tpm2::command::build_command;
 use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::response::Response;
@@ -36,135 +35,11 @@ use tpm2::structures::{
     Tpm2bSensitiveData, TpmaObject, TpmlPcrSelection, TpmsKeyedhashParms, TpmsSensitiveCreate,
     TpmtKeyedhashScheme, TpmtPublic,
 };
-use tpm2::transport::Transport;
 use tpm2::{Marshal, Unmarshal};
-use vtpm_domain::engine::{Engine, Platform};
-use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
-use vtpm_tools::transport::SwtpmTransport;
 
-// ---------------------------------------------------------------------------------------------
-// The two TPMs
-// ---------------------------------------------------------------------------------------------
-
-trait Tpm {
-    fn name(&self) -> &'static str;
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8>;
-}
-
-/// Entropy from a SHA-256 counter stream; the clock stands still.
-struct DetPlatform {
-    counter: u64,
-}
-
-impl Platform for DetPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(32) {
-            self.counter += 1;
-            let block = Sha256::digest(self.counter.to_be_bytes());
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        0
-    }
-}
-
-struct Ours(Engine);
-
-impl Tpm for Ours {
-    fn name(&self) -> &'static str {
-        "engine"
-    }
-
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
-        self.0.execute(0, cmd)
-    }
-}
-
-struct Theirs {
-    _swtpm: Swtpm,
-    t: SwtpmTransport,
-}
-
-impl Tpm for Theirs {
-    fn name(&self) -> &'static str {
-        "swtpm"
-    }
-
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; 8192];
-        let n = self.t.transact(cmd, &mut buf).expect("swtpm transaction");
-        buf.truncate(n);
-        buf
-    }
-}
-
-fn exec(
-    t: &mut dyn Tpm,
-    cc: TpmCc,
-    handles: &[TpmHandle],
-    sessions: &[TpmsAuthCommand],
-    params: &[u8],
-) -> (TpmRc, Vec<u8>) {
-    let cmd = build_command(cc, handles, sessions, params).unwrap();
-    let rsp = t.send(&cmd);
-    assert!(rsp.len() >= 10, "{}: short response", t.name());
-    let rc = TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]));
-    (rc, rsp)
-}
-
-fn startup(t: &mut dyn Tpm) {
-    let (rc, _) = exec(t, TpmCc::STARTUP, &[], &[], &[0, 0]);
-    assert_eq!(rc, TpmRc::SUCCESS, "{}: TPM2_Startup", t.name());
-}
-
-fn ours() -> Ours {
-    let mut e = Ours(Engine::manufacture(Box::new(DetPlatform { counter: 0 })));
-    startup(&mut e);
-    e
-}
-
-fn theirs() -> Theirs {
-    let sw = Swtpm::spawn(SwtpmOptions::default())
-        .unwrap_or_else(|e| panic!("swtpm is required by this test: {e}"));
-    let t = sw.connect().expect("connect to swtpm");
-    let mut s = Theirs { _swtpm: sw, t };
-    startup(&mut s);
-    s
-}
-
-/// What a flow saw: response codes, digests, secrets, one line each.
-struct Log(String);
-
-impl Log {
-    fn line(&mut self, what: &str, value: &str) {
-        writeln!(self.0, "{what}: {value}").unwrap();
-    }
-
-    fn rc(&mut self, what: &str, rc: TpmRc) {
-        self.line(what, &rc.to_string());
-    }
-}
-
-/// Runs `flow` on swtpm and on the engine and checks that both recorded the same lines.
-fn cross_check(flow: fn(&mut dyn Tpm, &mut Log)) {
-    let mut logs = Vec::new();
-    let mut sw = theirs();
-    let mut en = ours();
-    for t in [&mut sw as &mut dyn Tpm, &mut en] {
-        let mut log = Log(String::new());
-        flow(t, &mut log);
-        if std::env::var_os("POLICY_VERBOSE").is_some() {
-            eprintln!("--- {}\n{}", t.name(), log.0);
-        }
-        logs.push(log.0);
-    }
-    assert_eq!(
-        logs[0], logs[1],
-        "swtpm (left) and the engine (right) answered differently"
-    );
-}
+#[path = "support/pair.rs"]
+mod pair;
+use pair::{Log, Tpm, cross_check, exec};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -756,20 +631,20 @@ fn policy_secret_flow(t: &mut dyn Tpm, log: &mut Log) {
 
 #[test]
 fn policy_secret_matches_swtpm() {
-    cross_check(policy_secret_flow);
+    cross_check("POLICY_VERBOSE", policy_secret_flow);
 }
 
 #[test]
 fn trial_session_digests_match_swtpm() {
-    cross_check(trial_flow);
+    cross_check("POLICY_VERBOSE", trial_flow);
 }
 
 #[test]
 fn policy_session_errors_match_swtpm() {
-    cross_check(policy_errors_flow);
+    cross_check("POLICY_VERBOSE", policy_errors_flow);
 }
 
 #[test]
 fn policy_sessions_unseal_like_swtpm() {
-    cross_check(unseal_flow);
+    cross_check("POLICY_VERBOSE", unseal_flow);
 }

@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 use tpm2::alg::TpmAlgId;
 use tpm2::auth::{TpmaSession, TpmsAuthCommand, TpmsAuthResponse};
 use tpm2::cc::TpmCc;
-use tpm2::command::build_command;
 use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::response::Response;
@@ -35,132 +34,15 @@ use tpm2::structures::{
     TpmsSensitiveCreate, TpmtEccScheme, TpmtKdfScheme, TpmtPublic, TpmtRsaScheme, TpmtSymDef,
     TpmtSymDefObject,
 };
-use tpm2::transport::Transport;
 use tpm2::{Marshal, Reader, Unmarshal};
-use vtpm_domain::engine::{Engine, Platform};
-use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
-use vtpm_tools::transport::SwtpmTransport;
+
+#[path = "support/pair.rs"]
+mod pair;
+use pair::{Log, Tpm, cross_check, exec};
 
 // ---------------------------------------------------------------------------------------------
 // The two TPMs
 // ---------------------------------------------------------------------------------------------
-
-trait Tpm {
-    fn name(&self) -> &'static str;
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8>;
-}
-
-/// Entropy from a SHA-256 counter stream; the clock stands still.
-struct DetPlatform {
-    counter: u64,
-}
-
-impl Platform for DetPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(32) {
-            self.counter += 1;
-            let block = Sha256::digest(self.counter.to_be_bytes());
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        0
-    }
-}
-
-struct Ours(Engine);
-
-impl Tpm for Ours {
-    fn name(&self) -> &'static str {
-        "engine"
-    }
-
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
-        self.0.execute(0, cmd)
-    }
-}
-
-struct Theirs {
-    _swtpm: Swtpm,
-    t: SwtpmTransport,
-}
-
-impl Tpm for Theirs {
-    fn name(&self) -> &'static str {
-        "swtpm"
-    }
-
-    fn send(&mut self, cmd: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; 8192];
-        let n = self.t.transact(cmd, &mut buf).expect("swtpm transaction");
-        buf.truncate(n);
-        buf
-    }
-}
-
-fn startup(t: &mut dyn Tpm) {
-    let (rc, _) = exec(t, TpmCc::STARTUP, &[], &[], &[0, 0]);
-    assert_eq!(rc, TpmRc::SUCCESS, "{}: TPM2_Startup", t.name());
-}
-
-fn ours() -> Ours {
-    let mut e = Ours(Engine::manufacture(Box::new(DetPlatform { counter: 0 })));
-    startup(&mut e);
-    e
-}
-
-fn theirs() -> Theirs {
-    let sw = Swtpm::spawn(SwtpmOptions::default())
-        .unwrap_or_else(|e| panic!("swtpm is required by this test: {e}"));
-    let t = sw.connect().expect("connect to swtpm");
-    let mut s = Theirs { _swtpm: sw, t };
-    startup(&mut s);
-    s
-}
-
-/// Runs `flow` on swtpm and on the engine and checks that both recorded the same response
-/// codes.
-fn cross_check(flow: fn(&mut dyn Tpm, &mut Log)) {
-    let mut logs = Vec::new();
-    let mut sw = theirs();
-    let mut en = ours();
-    for t in [&mut sw as &mut dyn Tpm, &mut en] {
-        let mut log = Log(String::new());
-        flow(t, &mut log);
-        if std::env::var_os("SESSIONS_VERBOSE").is_some() {
-            eprintln!("--- {}\n{}", t.name(), log.0);
-        }
-        logs.push(log.0);
-    }
-    assert_eq!(
-        logs[0], logs[1],
-        "swtpm (left) and the engine (right) answered differently"
-    );
-}
-
-/// What a flow observed, one line per step.
-struct Log(String);
-
-impl Log {
-    fn rc(&mut self, what: &str, rc: TpmRc) {
-        writeln!(self.0, "{what}: {rc}").unwrap();
-    }
-}
-
-fn exec(
-    t: &mut dyn Tpm,
-    cc: TpmCc,
-    handles: &[TpmHandle],
-    sessions: &[TpmsAuthCommand],
-    params: &[u8],
-) -> (TpmRc, Vec<u8>) {
-    let cmd = build_command(cc, handles, sessions, params).unwrap();
-    let rsp = t.send(&cmd);
-    assert!(rsp.len() >= 10, "{}: short response", t.name());
-    let rc = TpmRc(u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]));
-    (rc, rsp)
-}
 
 /// Runs a command that must succeed and returns its parsed response.
 fn ok<'a>(t: &mut dyn Tpm, cc: TpmCc, rsp: &'a (TpmRc, Vec<u8>)) -> Response<'a> {
@@ -1224,30 +1106,30 @@ fn policy(t: &mut dyn Tpm, log: &mut Log) {
 
 #[test]
 fn unsalted_sessions_match_swtpm() {
-    cross_check(unsalted);
+    cross_check("SESSIONS_VERBOSE", unsalted);
 }
 
 #[test]
 fn session_errors_match_swtpm() {
-    cross_check(errors);
+    cross_check("SESSIONS_VERBOSE", errors);
 }
 
 #[test]
 fn rsa_salted_sessions_match_swtpm() {
-    cross_check(salted_rsa);
+    cross_check("SESSIONS_VERBOSE", salted_rsa);
 }
 
 #[test]
 fn ecc_salted_sessions_match_swtpm() {
-    cross_check(salted_ecc);
+    cross_check("SESSIONS_VERBOSE", salted_ecc);
 }
 
 #[test]
 fn audit_and_context_match_swtpm() {
-    cross_check(audit_and_context);
+    cross_check("SESSIONS_VERBOSE", audit_and_context);
 }
 
 #[test]
 fn policy_sessions_match_swtpm() {
-    cross_check(policy);
+    cross_check("SESSIONS_VERBOSE", policy);
 }

@@ -500,7 +500,7 @@ fn engine_seeds(text: &str) -> Result<usize> {
                 seed.extend_from_slice(&u16::try_from(c.len()).unwrap_or(0).to_be_bytes());
                 seed.extend_from_slice(c);
             }
-            let path = format!("{dir}/trace-{test}-{part}");
+            let path = format!("{dir}/seed-{test}-{part}");
             std::fs::write(&path, &seed).map_err(|e| format!("write {path}: {e}"))?;
             written += 1;
         }
