@@ -1,7 +1,7 @@
 //! The authorization area of commands and responses: TCG TPM 2.0 Library part 1 §19
 //! ("Authorizations and Acknowledgments") and §21 ("Session-based encryption"), with the order
-//! of the checks and their response codes from part 3 §5.4 ("Authorization Checks") and the
-//! response side from part 1 §18 ("Response Authorization").
+//! of the checks and their response codes from part 3 §5.6 ("Authorization Checks", rev 1.59
+//! numbering) and the response side from part 1 §18 ("Response Authorization").
 //!
 //! - Password authorizations: the HMAC field holds the authValue; both are compared with
 //!   trailing zeros removed, in constant time.
@@ -340,7 +340,7 @@ fn register_failure(engine: &mut Engine, slot: &Slot) -> TpmRc {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Availability of authValue and authPolicy (part 1 §19.2, part 3 §5.4)
+// Availability of authValue and authPolicy (part 1 §19.2, part 3 §5.6)
 // ---------------------------------------------------------------------------------------------
 
 /// A policy session is required: ADMIN role on anything but an object without
@@ -413,7 +413,7 @@ fn is_bind_entity(engine: &Engine, session: &Session, h: TpmHandle) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Authorization checks (part 3 §5.4)
+// Authorization checks (part 3 §5.6)
 // ---------------------------------------------------------------------------------------------
 
 /// The policy assertions of a policy session (part 1 §19.7).
@@ -555,7 +555,7 @@ fn expected_command_hmac(
     )
 }
 
-/// Checks the authorization of slot `i` for its associated handle (part 3 §5.4, the
+/// Checks the authorization of slot `i` for its associated handle (part 3 §5.6, the
 /// reference implementation's CheckAuthSession). Errors carry no session number yet.
 #[allow(clippy::too_many_arguments)]
 fn check_auth_session(
@@ -612,8 +612,8 @@ fn check_auth_session(
     }
 }
 
-/// Checks the authorization area of a command (part 3 §5.4), decrypts the first parameter
-/// in place if a session asks for it (§5.5), and returns what the response needs.
+/// Checks the authorization area of a command (part 3 §5.5, §5.6), decrypts the first
+/// parameter in place if a session asks for it (§5.7), and returns what the response needs.
 pub(crate) fn authorize(
     engine: &mut Engine,
     entry: &Entry,
@@ -754,7 +754,7 @@ pub(crate) fn authorize(
     };
     drop(cmd);
 
-    // §5.5 parameter decryption, the last step of session processing.
+    // §5.7 parameter decryption, the last step of session processing.
     if let Some(d) = decrypt {
         let n = session_number(d);
         let slot = &slots[d];

@@ -1,8 +1,9 @@
-//! Command dispatch in the order of TCG TPM 2.0 Library part 3 §5 ("Command Processing"):
-//! header (§5.2: tag, size, command code), TPM state (TPM_RC_INITIALIZE before Startup),
-//! handle area (§5.3: handle types and presence), authorization area (§5.4: session slots,
-//! authorization checks, done by `auth`), parameter decryption (§5.5), then the command's
-//! own parameter unmarshalling and actions (§5.6), and the response with its sessions.
+//! Command dispatch in the order of TCG TPM 2.0 Library part 3 §5 ("Command Processing", rev
+//! 1.59 numbering): header (§5.2: tag, size, command code), mode checks (§5.3: failure mode,
+//! TPM_RC_INITIALIZE before Startup), handle area (§5.4: handle types and presence), session
+//! area (§5.5) and authorization checks (§5.6, done by `auth`), parameter decryption (§5.7, also
+//! `auth`), then the command's own parameter unmarshalling (§5.8) and actions, and the response
+//! with its sessions.
 //!
 //! Format-one response codes carry the number of the handle, session or parameter they refer
 //! to (part 2 §6.6.3); [`Ctx::param`] counts parameters so handlers get this right without
@@ -96,7 +97,7 @@ impl Ctx {
         self.index
     }
 
-    /// Checks that every parameter byte was consumed (part 3 §5.6: TPM_RC_SIZE otherwise).
+    /// Checks that every parameter byte was consumed (part 3 §5.8: TPM_RC_SIZE otherwise).
     pub(crate) fn finish(&self) -> Result<(), TpmRc> {
         if self.pos == self.params.len() {
             Ok(())
@@ -159,7 +160,7 @@ fn read_sessions(r: &mut Reader<'_>) -> Result<Vec<TpmsAuthCommand>, TpmRc> {
 }
 
 fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
-    // §5.2 header validation.
+    // §5.2 command header validation.
     if command.len() < HEADER_SIZE {
         return Err(TpmRc::INSUFFICIENT);
     }
@@ -183,8 +184,9 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     let Some(info) = cc.info() else {
         return Err(TpmRc::COMMAND_CODE);
     };
+    // §5.3 mode checks.
     if engine.state.vol.failed_test.is_some() {
-        // Failure mode (part 3 §5.2 a): only TPM2_GetTestResult and TPM2_GetCapability run,
+        // Failure mode: only TPM2_GetTestResult and TPM2_GetCapability run,
         // with or without TPM2_Startup.
         if cc != TpmCc::GET_TEST_RESULT && cc != TpmCc::GET_CAPABILITY {
             return Err(TpmRc::FAILURE);
@@ -193,7 +195,7 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         return Err(TpmRc::INITIALIZE);
     }
 
-    // §5.3 handle area.
+    // §5.4 handle area validation.
     let mut r = Reader::new(&command[HEADER_SIZE..]);
     let mut handles = Vec::with_capacity(entry.handles.len());
     for (i, kind) in entry.handles.iter().enumerate() {
@@ -210,12 +212,12 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         handles.push(h);
     }
 
-    // §5.4 authorization area.
+    // §5.5 session area validation; §5.6 authorization checks and §5.7 parameter decryption
+    // in `auth::authorize`.
     let has_sessions = tag == TpmSt::SESSIONS;
     let sessions = if has_sessions {
         if info.no_sessions {
-            // Part 3 §5.4: a session on a command that cannot take one (Startup and the
-            // context commands).
+            // A session on a command that cannot take one (Startup and the context commands).
             return Err(TpmRc::AUTH_CONTEXT);
         }
         read_sessions(&mut r)?
@@ -228,7 +230,7 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
     let mut params = r.take_rest().to_vec();
     let auth_ctx = auth::authorize(engine, entry, info, &handles, &sessions, &mut params)?;
 
-    // §5.6 the command itself.
+    // §5.8 parameter unmarshalling (by the handler, through `Ctx::param`) and the actions.
     let mut ctx = Ctx {
         handles,
         params,
