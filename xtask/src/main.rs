@@ -460,6 +460,7 @@ fn fuzz_seeds() -> Result {
     }
     written += structure_seeds(&text)?;
     written += engine_seeds(&text)?;
+    written += state_and_seal_seeds()?;
     eprintln!("xtask: wrote {written} seeds under fuzz/corpus/");
     Ok(())
 }
@@ -502,6 +503,61 @@ fn engine_seeds(text: &str) -> Result<usize> {
             }
             let path = format!("{dir}/seed-{test}-{part}");
             std::fs::write(&path, &seed).map_err(|e| format!("write {path}: {e}"))?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// Seeds of the `state` and `seal` targets: the blobs of an engine at three points of its
+/// life (fresh; started with a primary key loaded; after TPM2_Shutdown(STATE)), made with
+/// constant entropy so that the seeds are reproducible. `state` seeds leave out the trailing
+/// digest (the target appends it); `seal` seeds are those blobs sealed under the target's key.
+fn state_and_seal_seeds() -> Result<usize> {
+    use vtpm_domain::engine::{Engine, Platform};
+    struct ConstPlatform;
+    impl Platform for ConstPlatform {
+        fn fill_entropy(&mut self, buf: &mut [u8]) {
+            buf.fill(0x5A);
+        }
+        fn monotonic_ms(&mut self) -> u64 {
+            0
+        }
+    }
+    const STARTUP_CLEAR: &[u8] = &[0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x44, 0, 0];
+    const SHUTDOWN_STATE: &[u8] = &[0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x45, 0, 1];
+    // TPM2_CreatePrimary(owner) of an ECC P-256 restricted decryption key, empty password.
+    const CREATE_PRIMARY: &[u8] = &[
+        0x80, 2, 0, 0, 0, 0x43, 0, 0, 1, 0x31, 0x40, 0, 0, 1, 0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 1,
+        0, 0, 0, 4, 0, 0, 0, 0, 0, 0x1A, 0, 0x23, 0, 0x0B, 0, 3, 0, 0x72, 0, 0, 0, 6, 0, 0x80, 0,
+        0x43, 0, 0x10, 0, 3, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut e = Engine::manufacture(Box::new(ConstPlatform));
+    let mut blobs = vec![e.save_state().to_vec()];
+    for cmd in [STARTUP_CLEAR, CREATE_PRIMARY] {
+        let rsp = e.execute(0, cmd);
+        if rsp.get(6..10) != Some(&[0, 0, 0, 0][..]) {
+            return Err(format!("seed engine: command failed: {rsp:02x?}"));
+        }
+    }
+    blobs.push(e.save_state().to_vec());
+    if e.execute(0, SHUTDOWN_STATE).get(6..10) != Some(&[0, 0, 0, 0][..]) {
+        return Err("seed engine: TPM2_Shutdown(STATE) failed".into());
+    }
+    blobs.push(e.save_state().to_vec());
+    let key = vtpm_domain::seal::SealKey::new([0x42; 32]);
+    let mut written = 0;
+    for target in ["state", "seal"] {
+        let dir = format!("fuzz/corpus/{target}");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {dir}: {e}"))?;
+    }
+    for (i, blob) in blobs.iter().enumerate() {
+        let body = &blob[..blob.len().saturating_sub(32)];
+        let sealed = vtpm_domain::seal::seal(&key, 1, &[7; 16], blob)
+            .map_err(|e| format!("seal a seed: {e}"))?;
+        for (target, bytes) in [("state", body), ("seal", &sealed[..])] {
+            let path = format!("fuzz/corpus/{target}/seed-{i}");
+            std::fs::write(&path, bytes).map_err(|e| format!("write {path}: {e}"))?;
             written += 1;
         }
     }
