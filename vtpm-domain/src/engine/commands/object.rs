@@ -1019,31 +1019,27 @@ fn create_primary(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     );
     // RSA derivations are slow and deterministic: reuse a recent one (object::PrimaryCache).
     let rsa = matches!(template.detail, PublicDetail::Rsa { .. });
-    let cache_key: [u8; 32] = {
-        let d = digest(
-            HashAlg::Sha256,
-            &[
-                &name_alg.alg().0.to_be_bytes(),
-                e.state.seed(hierarchy),
-                &template_name,
-                sc.data.as_bytes(),
-            ],
-        );
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&d[..32]);
-        k
-    };
-    let cached = if rsa {
-        e.primary_cache.get(&cache_key)
-    } else {
-        None
-    };
+    let cache_key: Option<[u8; 32]> = rsa
+        .then(|| {
+            let d = digest(
+                HashAlg::Sha256,
+                &[
+                    &name_alg.alg().0.to_be_bytes(),
+                    e.state.seed(hierarchy),
+                    &template_name,
+                    sc.data.as_bytes(),
+                ],
+            );
+            <[u8; 32]>::try_from(d.as_slice()).ok()
+        })
+        .flatten();
+    let cached = cache_key.and_then(|k| e.primary_cache.get(&k));
     let (public, mut sensitive) = if let Some(hit) = cached {
         hit
     } else {
         let (public, sensitive) = generate(template, sc.data.as_bytes(), &mut rng)?;
-        if rsa {
-            e.primary_cache.insert(cache_key, &public, &sensitive);
+        if let Some(k) = cache_key {
+            e.primary_cache.insert(k, &public, &sensitive);
         }
         (public, sensitive)
     };
@@ -1402,7 +1398,9 @@ pub(crate) mod tests {
     use tpm2::structures::{TpmsEccPoint, TpmtTkCreation};
 
     use crate::engine::crypto::ecc::EccPoint;
-    use crate::engine::testutil::{engine, expect_rc, fresh_engine, ok_params, pw, pw_with, run};
+    use crate::engine::testutil::{
+        TestPlatform, engine, expect_rc, fresh_engine, ok_params, pw, pw_with, run,
+    };
 
     pub(crate) const FIXED_TPM: u32 = TpmaObject::FIXED_TPM;
     pub(crate) const FIXED_PARENT: u32 = TpmaObject::FIXED_PARENT;
@@ -1662,6 +1660,16 @@ pub(crate) mod tests {
         assert_eq!(
             e.state.object(a.handle).unwrap().sensitive.seed_value,
             e.state.object(b.handle).unwrap().sensitive.seed_value
+        );
+        // `b` came from the primary cache; a copy of the TPM (its cache starts empty) derives
+        // the same key afresh.
+        let mut copy = Engine::restore(&e.save_state(), Box::new(TestPlatform::new(7))).unwrap();
+        flush(&mut copy, b.handle);
+        let fresh = create_primary(&mut copy, &t);
+        assert_eq!(a.public, fresh.public);
+        assert_eq!(
+            e.state.object(a.handle).unwrap().sensitive.private,
+            copy.state.object(fresh.handle).unwrap().sensitive.private
         );
         // A different unique gives another key, as does another hierarchy or another TPM.
         let t2 = rsa_template_with(STORAGE, &aes(128, 0x43), &NULL, 2048, 0, b"other");
