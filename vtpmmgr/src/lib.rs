@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod hw;
+pub mod protocol;
 pub mod seams;
 pub mod store;
 pub mod uuid;

@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(u.0[0], 0x00);
         assert_eq!(u.0[15], 0xff);
         assert_eq!(alloc::format!("{u}"), s);
-        assert_eq!("00112233-4455-6677-8899-AABBCCDDEEFF".parse::<Uuid>(), Ok(u));
+        assert_eq!(
+            "00112233-4455-6677-8899-AABBCCDDEEFF".parse::<Uuid>(),
+            Ok(u)
+        );
     }
 
     #[test]
