@@ -15,6 +15,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod host;
 pub mod hw;
 pub mod protocol;
 pub mod seams;
