@@ -18,9 +18,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod hw;
-pub mod protocol;
 pub mod seams;
 pub mod store;
-pub mod uuid;
 
-pub use uuid::Uuid;
+pub use vtpmmgr_protocol as protocol;
+pub use vtpmmgr_protocol::Uuid;

@@ -17,7 +17,13 @@ use std::time::Instant;
 
 /// Crates that must build without `std` for the unikernel target (libraries only, default
 /// features off: `vtpm-domain`'s `std` feature holds its host adapters).
-const NO_STD_CRATES: &[&str] = &["tpm2", "tpm2_tis", "vtpm-domain", "vtpmmgr"];
+const NO_STD_CRATES: &[&str] = &[
+    "tpm2",
+    "tpm2_tis",
+    "vtpm-domain",
+    "vtpmmgr",
+    "vtpmmgr-protocol",
+];
 /// The bare-metal target the unikernel images use.
 const BARE_TARGET: &str = "x86_64-unknown-none";
 /// Debian packages the tests drive: swtpm (the reference TPM) and tpm2-tools (a real client).

@@ -6,9 +6,21 @@
 //! answers with a TPM 2.0 quote; the management bodies are the TPM 2.0 forms documented in
 //! `docs/manager-protocol.md` (Xen's are TPM 1.2 only and never worked on TPM 2.0, §5.5).
 //!
+//! The crate is `no_std` + `alloc`; feature `std` adds [`client`], a Unix-socket client.
+//!
 //! Both directions are typed: [`Request::parse`] and [`Reply::parse`] validate every byte
 //! (hostile input from a domain or from the manager), [`Request::encode`] and
 //! [`Reply::encode`] build them. A parse failure carries the reply the manager sends back.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+#[cfg(feature = "std")]
+pub mod client;
+pub mod uuid;
+
+pub use uuid::Uuid;
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -17,8 +29,6 @@ use tpm2::marshal::Reader;
 use zerocopy::byteorder::big_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 use zeroize::Zeroizing;
-
-use crate::Uuid;
 
 /// The header size.
 pub const HEADER_SIZE: usize = 10;

@@ -1,0 +1,746 @@
+//! The manager: start-up (hardware TPM, then the image: format a blank one, or unseal and open
+//! an existing one), and the protocol handlers (reference §3.4–§3.6, `docs/manager-protocol.md`).
+//!
+//! Connections are created by the transport (tpmback on Xen, a Unix socket in hosted mode),
+//! which alone knows who the peer is: a vTPM domain connection carries the vTPM's UUID and the
+//! domain's kernel hash, an administrator connection carries neither. The permission rules
+//! are Xen's §3.4 without its holes:
+//!
+//! - a domain may load and save only the entry of its own UUID, and only while the domain's
+//!   kernel hash is in its group's list; the check runs on every request (Xen skipped it on a
+//!   retry, §3.9), so revoking a hash takes effect at once;
+//! - an entry is open on at most one connection at a time;
+//! - management requests are served only on the administrator's channel (Xen let the first
+//!   vTPM ever connected administer the manager);
+//! - an unknown UUID is refused, never created on the fly (VTPM_NEW registers vTPMs).
+//!
+//! Every change is one atomic store commit, made durable and bound to the hardware counter
+//! before the answer is sent.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use tpm2::transport::Transport;
+use vtpm_domain::engine::crypto::CtrDrbg;
+use zeroize::Zeroizing;
+
+use crate::Uuid;
+use crate::hw::{HwConfig, HwError, HwTpm, TpmInfo};
+use crate::protocol::{
+    self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo, tag,
+};
+use crate::seams::BlockDevice;
+use crate::store::{self, HeaderState, OpenReport, RootKey, Store, StoreError, VtpmRecord};
+
+/// The label under which the NV counter's auth value is derived from the root key.
+const NV_AUTH_LABEL: &str = "nv-counter-auth";
+/// The largest pass-through GetRandom answer: a tpmif page minus the 14-byte TPM 1.2 header.
+const MAX_RANDOM: usize = protocol::MAX_MESSAGE - 14;
+
+/// Why the manager could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The hardware TPM failed.
+    Hw(HwError),
+    /// The image could not be read, formatted or opened.
+    Store(StoreError),
+    /// No header copy could be unsealed by this TPM; the errors are per copy.
+    Unseal(Vec<HwError>),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hw(e) => write!(f, "hardware TPM: {e}"),
+            Self::Store(e) => write!(f, "image: {e}; nothing was written"),
+            Self::Unseal(errs) => {
+                f.write_str("cannot unseal the image's root key with this TPM")?;
+                for (i, e) in errs.iter().enumerate() {
+                    write!(f, "; header copy {i}: {e}")?;
+                }
+                f.write_str("; nothing was written")
+            }
+        }
+    }
+}
+
+impl core::error::Error for StartError {}
+
+impl From<HwError> for StartError {
+    fn from(e: HwError) -> Self {
+        Self::Hw(e)
+    }
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// What start-up found and did.
+#[derive(Debug)]
+pub struct StartReport {
+    /// The hardware TPM.
+    pub tpm: TpmInfo,
+    /// Whether a blank image was formatted.
+    pub formatted: bool,
+    /// The image's manager UUID.
+    pub manager_uuid: Uuid,
+    /// The store's open report (absent after formatting).
+    pub open: Option<OpenReport>,
+}
+
+/// A CTR_DRBG (AES-256) seeded from the hardware TPM and the host, as a `rand_core` source.
+pub struct Drbg(CtrDrbg);
+
+impl Drbg {
+    /// A DRBG seeded from `entropy` (at least 32 bytes from independent sources).
+    pub fn new(entropy: &[u8], nonce: &[u8]) -> Drbg {
+        Drbg(CtrDrbg::instantiate(entropy, nonce, b"vtpmmgr"))
+    }
+}
+
+impl fmt::Debug for Drbg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Drbg(..)")
+    }
+}
+
+impl RngCore for Drbg {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(4096) {
+            self.0.generate(chunk, &[]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for Drbg {}
+
+/// Who is on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A vTPM domain, identified by the transport.
+    Domain {
+        /// The vTPM's UUID (Xen: the backend's xenstore `uuid`).
+        uuid: Uuid,
+        /// The domain's kernel hash (Xen: a hash of its security label; hosted: SHA-256 of
+        /// the process's executable).
+        kernel_hash: [u8; 32],
+    },
+    /// The administrator's channel.
+    Admin,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct Connection {
+    id: u64,
+    peer: Peer,
+    opened: bool,
+}
+
+impl Connection {
+    /// Who is on this connection.
+    pub const fn peer(&self) -> Peer {
+        self.peer
+    }
+}
+
+/// A handler's failure: the code answered, and what to log.
+struct Refusal {
+    code: ReturnCode,
+    why: String,
+}
+
+fn refuse(code: ReturnCode, why: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        why: why.into(),
+    }
+}
+
+/// The manager.
+pub struct Manager<T: Transport, D: BlockDevice> {
+    hw: HwTpm<T>,
+    store: Store<D>,
+    binding: Vec<u8>,
+    nv_auth: Zeroizing<[u8; 32]>,
+    rng: Drbg,
+    /// vTPM UUID → the connection that has it open.
+    open: BTreeMap<Uuid, u64>,
+    next_connection: u64,
+    ek_public: Option<Vec<u8>>,
+    log: fn(fmt::Arguments<'_>),
+}
+
+impl<T: Transport, D: BlockDevice> fmt::Debug for Manager<T, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("open", &self.open.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The manager's configuration.
+#[derive(Debug, Default)]
+pub struct ManagerConfig {
+    /// The hardware TPM configuration (hierarchy auth, PCR policy, NV index, SRK handle).
+    pub hw: HwConfig,
+}
+
+impl<T: Transport, D: BlockDevice> Manager<T, D> {
+    /// Starts the manager: the hardware TPM session, then the image. A blank image is
+    /// formatted (a new root key is sealed to this TPM); an existing one is opened only if this
+    /// TPM unseals its root key, every sector verifies and the hardware counter agrees with its
+    /// generation. A refused image is never written to.
+    ///
+    /// `host_entropy` is mixed with the TPM's randomness to seed the manager's DRBG.
+    pub fn start(
+        transport: T,
+        mut dev: D,
+        config: ManagerConfig,
+        host_entropy: &[u8],
+        log: fn(fmt::Arguments<'_>),
+    ) -> Result<(Manager<T, D>, StartReport), StartError> {
+        let (mut hw, tpm) = HwTpm::start(transport, config.hw)?;
+        let mut seed = Zeroizing::new([0u8; 48]);
+        hw.get_random(&mut seed[..])?;
+        let mut rng = Drbg::new(&seed[..], host_entropy);
+        match store::read_header(&mut dev)? {
+            HeaderState::Blank => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(&mut key[..]);
+                let root = RootKey::new(*key);
+                let nv_auth = root.derive(NV_AUTH_LABEL);
+                let binding = hw.provision(&key, &nv_auth)?;
+                let mut id = [0u8; 16];
+                rng.fill_bytes(&mut id);
+                let manager_uuid = Uuid::new_v4(id);
+                let store = {
+                    let mut counter = hw.counter(&binding, &nv_auth)?;
+                    Store::format(dev, manager_uuid, &binding, &root, &mut counter, &mut rng)?
+                };
+                log(format_args!(
+                    "formatted a new image (manager {manager_uuid}); its root key is sealed to this TPM"
+                ));
+                let report = StartReport {
+                    tpm,
+                    formatted: true,
+                    manager_uuid,
+                    open: None,
+                };
+                Ok((Self::assemble(hw, store, binding, nv_auth, rng, log), report))
+            }
+            HeaderState::Formatted(copies) => {
+                let mut errors = Vec::new();
+                let mut found = None;
+                for copy in copies {
+                    match hw.unseal(&copy.binding) {
+                        Ok(key) => {
+                            found = Some((copy, key));
+                            break;
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                let Some((copy, key)) = found else {
+                    return Err(StartError::Unseal(errors));
+                };
+                let root = RootKey::new(*key);
+                let nv_auth = root.derive(NV_AUTH_LABEL);
+                let (store, open) = {
+                    let mut counter = hw.counter(&copy.binding, &nv_auth)?;
+                    Store::open(dev, &copy, &root, &mut counter, &mut rng)?
+                };
+                let report = StartReport {
+                    tpm,
+                    formatted: false,
+                    manager_uuid: copy.manager_uuid,
+                    open: Some(open),
+                };
+                Ok((
+                    Self::assemble(hw, store, copy.binding, nv_auth, rng, log),
+                    report,
+                ))
+            }
+        }
+    }
+
+    fn assemble(
+        hw: HwTpm<T>,
+        store: Store<D>,
+        binding: Vec<u8>,
+        nv_auth: Zeroizing<[u8; 32]>,
+        rng: Drbg,
+        log: fn(fmt::Arguments<'_>),
+    ) -> Self {
+        Self {
+            hw,
+            store,
+            binding,
+            nv_auth,
+            rng,
+            open: BTreeMap::new(),
+            next_connection: 1,
+            ek_public: None,
+            log,
+        }
+    }
+
+    /// The store (for status and tests).
+    pub fn store(&mut self) -> &mut Store<D> {
+        &mut self.store
+    }
+
+    /// A new connection from `peer`.
+    pub fn connect(&mut self, peer: Peer) -> Connection {
+        let id = self.next_connection;
+        self.next_connection += 1;
+        Connection {
+            id,
+            peer,
+            opened: false,
+        }
+    }
+
+    /// The connection is gone: its vTPM is no longer open.
+    pub fn disconnect(&mut self, conn: Connection) {
+        if let Peer::Domain { uuid, .. } = conn.peer {
+            if self.open.get(&uuid) == Some(&conn.id) {
+                self.open.remove(&uuid);
+            }
+        }
+    }
+
+    /// Answers one request from `conn`. Never fails: every error becomes an answer code, and
+    /// the reason is logged (never with secrets).
+    pub fn handle(&mut self, conn: &mut Connection, bytes: &[u8]) -> Vec<u8> {
+        let request = match Request::parse(bytes) {
+            Ok(r) => r,
+            Err(rej) => {
+                (self.log)(format_args!("connection {}: refused: {rej}", conn.id));
+                return rej.encode();
+            }
+        };
+        let is_admin = conn.peer == Peer::Admin;
+        if request.is_management() != is_admin {
+            let why = if is_admin {
+                "vTPM requests are not served on the administrator's channel"
+            } else {
+                "management requests are served only on the administrator's channel"
+            };
+            (self.log)(format_args!("connection {}: {request:?}: {why}", conn.id));
+            let reply_tag = if request.tag() == tag::REQ2 { tag::RSP2 } else { tag::RSP };
+            return protocol::Rejection {
+                tag: reply_tag,
+                code: ReturnCode::AUTHFAIL,
+                reason: why,
+            }
+            .encode();
+        }
+        match self.dispatch(conn, &request) {
+            Ok(reply) => reply.encode(),
+            Err(r) => {
+                (self.log)(format_args!(
+                    "connection {}: {request:?}: {} ({})",
+                    conn.id, r.why, r.code
+                ));
+                Reply::error(request.tag(), r.code)
+            }
+        }
+    }
+
+    fn dispatch(&mut self, conn: &mut Connection, request: &Request) -> Result<Reply, Refusal> {
+        match request {
+            Request::SaveHashKey(key) => {
+                let uuid = self.open_own(conn)?;
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                self.store
+                    .set_key(&uuid, key, &mut counter)
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::Empty)
+            }
+            Request::LoadHashKey => {
+                let uuid = self.open_own(conn)?;
+                let rec = self.lookup(&uuid)?;
+                if rec.key.is_empty() {
+                    // Never saved: Xen answers 52 zero bytes for an entry VTPM_NEW made.
+                    return Ok(Reply::HashKey(Zeroizing::new(alloc::vec![
+                        0;
+                        protocol::HASH_KEY_MIN
+                    ])));
+                }
+                Ok(Reply::HashKey(Zeroizing::new(rec.key.to_vec())))
+            }
+            Request::GetBootHash => match conn.peer {
+                Peer::Domain { kernel_hash, .. } => Ok(Reply::BootHash(kernel_hash)),
+                Peer::Admin => Err(refuse(ReturnCode::BAD_PARAMETER, "no domain")),
+            },
+            Request::GetQuote { nonce, pcrs, flags } => self.quote(conn, nonce, *pcrs, *flags),
+            Request::GetRandom { count } => {
+                let n = usize::try_from(*count).unwrap_or(MAX_RANDOM).min(MAX_RANDOM);
+                let mut out = alloc::vec![0u8; n];
+                self.hw.get_random(&mut out).map_err(hw_fail)?;
+                Ok(Reply::Random(out))
+            }
+            _ => self.manage(request),
+        }
+    }
+
+    /// Opens the connection's own vTPM (§3.4), or re-checks it if already open.
+    fn open_own(&mut self, conn: &mut Connection) -> Result<Uuid, Refusal> {
+        let Peer::Domain { uuid, kernel_hash } = conn.peer else {
+            return Err(refuse(ReturnCode::BAD_PARAMETER, "no domain"));
+        };
+        let rec = self.lookup(&uuid)?;
+        if let Some(&holder) = self.open.get(&uuid) {
+            if holder != conn.id {
+                return Err(refuse(
+                    ReturnCode::DISABLED,
+                    alloc::format!("vTPM {uuid} is open on connection {holder}"),
+                ));
+            }
+        }
+        let group = self
+            .store
+            .group(rec.group)
+            .ok_or_else(|| refuse(ReturnCode::FAIL, "the vTPM's group is missing"))?;
+        if !group.kernels.contains(&kernel_hash) {
+            return Err(refuse(
+                ReturnCode::DISABLED,
+                alloc::format!(
+                    "the domain's kernel hash is not authorised for vTPM {uuid}'s group"
+                ),
+            ));
+        }
+        self.open.insert(uuid, conn.id);
+        conn.opened = true;
+        Ok(uuid)
+    }
+
+    fn lookup(&mut self, uuid: &Uuid) -> Result<VtpmRecord, Refusal> {
+        match self.store.get(uuid) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(refuse(
+                ReturnCode::BAD_PARAMETER,
+                alloc::format!("unknown vTPM {uuid}"),
+            )),
+            Err(e) => Err(store_fail(&e)),
+        }
+    }
+
+    fn quote(
+        &mut self,
+        conn: &mut Connection,
+        nonce: &[u8; 20],
+        pcrs: u32,
+        flags: u32,
+    ) -> Result<Reply, Refusal> {
+        let Peer::Domain { uuid, kernel_hash } = conn.peer else {
+            return Err(refuse(ReturnCode::BAD_PARAMETER, "no domain"));
+        };
+        if !conn.opened || self.open.get(&uuid) != Some(&conn.id) {
+            return Err(refuse(
+                ReturnCode::BAD_PARAMETER,
+                "GET_QUOTE needs the vTPM opened by LOADHASHKEY or SAVEHASHKEY",
+            ));
+        }
+        let rec = self.lookup(&uuid)?;
+        let group = self
+            .store
+            .group(rec.group)
+            .ok_or_else(|| refuse(ReturnCode::FAIL, "the vTPM's group is missing"))?
+            .clone();
+        let (ak_public, _) = HwTpm::<T>::attestation_public(&group.attest).map_err(hw_fail)?;
+        let mut hashes = Vec::new();
+        if flags & protocol::QUOTE_HASH_UUID != 0 {
+            hashes.push(sha256(&[&uuid.0]));
+        }
+        if flags & protocol::QUOTE_VTPM_MEASUREMENTS != 0 {
+            hashes.push(sha256(&[&kernel_hash]));
+        }
+        if flags & protocol::QUOTE_GROUP_INFO != 0 {
+            hashes.push(group_info_hash(&group));
+        }
+        if flags & protocol::QUOTE_GROUP_PUBKEY != 0 {
+            hashes.push(sha256(&[&ak_public]));
+        }
+        let qualifying = quote_qualifying_data(flags, nonce, &hashes);
+        let q = self
+            .hw
+            .quote(&group.attest, &qualifying, pcrs)
+            .map_err(hw_fail)?;
+        let mut pcr_values = Vec::new();
+        for v in &q.pcr_values {
+            let arr: [u8; 32] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| refuse(ReturnCode::FAIL, "PCR value is not a SHA-256 digest"))?;
+            pcr_values.push(arr);
+        }
+        Ok(Reply::Quote(QuoteReply {
+            attest: q.attest,
+            signature: q.signature,
+            hashes,
+            pcr_values,
+        }))
+    }
+
+    fn group_id(&self, index: u32) -> Result<u32, Refusal> {
+        self.store
+            .groups()
+            .get(index as usize)
+            .map(|g| g.id)
+            .ok_or_else(|| {
+                refuse(
+                    ReturnCode::BADINDEX,
+                    alloc::format!("no group {index} ({} groups)", self.store.groups().len()),
+                )
+            })
+    }
+
+    fn group_index(&self, id: u32) -> u32 {
+        self.store
+            .groups()
+            .iter()
+            .position(|g| g.id == id)
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(u32::MAX)
+    }
+
+    fn manage(&mut self, request: &Request) -> Result<Reply, Refusal> {
+        match request {
+            Request::GroupList => Ok(Reply::GroupCount(
+                u32::try_from(self.store.groups().len()).unwrap_or(u32::MAX),
+            )),
+            Request::GroupNew => {
+                let ak = self.hw.create_attestation_key().map_err(hw_fail)?;
+                let (ak_public, ak_name) =
+                    HwTpm::<T>::attestation_public(&ak).map_err(hw_fail)?;
+                let mut id = [0u8; 16];
+                self.rng.fill_bytes(&mut id);
+                let uuid = Uuid::new_v4(id);
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                let gid = self
+                    .store
+                    .create_group(uuid, &ak, &mut counter)
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::GroupNew {
+                    index: self.group_index(gid),
+                    uuid,
+                    ak_public,
+                    ak_name,
+                })
+            }
+            Request::GroupDel { group } => {
+                let gid = self.group_id(*group)?;
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                self.store
+                    .delete_group(gid, &mut counter)
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::Empty)
+            }
+            Request::GroupActivate {
+                group,
+                credential,
+                secret,
+            } => {
+                let gid = self.group_id(*group)?;
+                let ak = self
+                    .store
+                    .group(gid)
+                    .map(|g| g.attest.clone())
+                    .unwrap_or_default();
+                let cert = self
+                    .hw
+                    .activate_credential(&ak, credential, secret)
+                    .map_err(hw_fail)?;
+                Ok(Reply::Credential(cert))
+            }
+            Request::GroupUpdate {
+                group,
+                sequence,
+                kernels,
+            } => {
+                let gid = self.group_id(*group)?;
+                let current = self.store.group(gid).map_or(0, |g| g.kernel_seq);
+                if *sequence <= current {
+                    return Err(refuse(
+                        ReturnCode::BAD_PARAMETER,
+                        alloc::format!(
+                            "kernel list sequence {sequence} is not newer than {current}"
+                        ),
+                    ));
+                }
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                self.store
+                    .update_group_kernels(gid, *sequence, kernels, &mut counter)
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::Empty)
+            }
+            Request::GroupShow { group } => {
+                let gid = self.group_id(*group)?;
+                let g = self
+                    .store
+                    .group(gid)
+                    .ok_or_else(|| refuse(ReturnCode::BADINDEX, "group vanished"))?
+                    .clone();
+                let (ak_public, ak_name) =
+                    HwTpm::<T>::attestation_public(&g.attest).map_err(hw_fail)?;
+                Ok(Reply::Group(GroupInfo {
+                    uuid: g.uuid,
+                    ak_public,
+                    ak_name,
+                    sequence: g.kernel_seq,
+                    kernels: g.kernels.clone(),
+                    vtpms: g.vtpm_count,
+                }))
+            }
+            Request::VtpmList { group, offset } => {
+                let gid = self.group_id(*group)?;
+                let total = self.store.group(gid).map_or(0, |g| g.vtpm_count);
+                let uuids = self
+                    .store
+                    .list(gid, *offset, u32::try_from(protocol::LIST_MAX).unwrap_or(0))
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::VtpmList { total, uuids })
+            }
+            Request::VtpmShow { uuid } => {
+                let rec = self.lookup(uuid)?;
+                Ok(Reply::Vtpm(VtpmInfo {
+                    group: self.group_index(rec.group),
+                    has_key: !rec.key.is_empty(),
+                    open: self.open.contains_key(uuid),
+                }))
+            }
+            Request::VtpmNew { group, uuid } => {
+                let gid = self.group_id(*group)?;
+                let uuid = uuid.unwrap_or_else(|| {
+                    let mut id = [0u8; 16];
+                    self.rng.fill_bytes(&mut id);
+                    Uuid::new_v4(id)
+                });
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                self.store
+                    .insert(
+                        VtpmRecord {
+                            uuid,
+                            group: gid,
+                            flags: 0,
+                            key: Zeroizing::new(Vec::new()),
+                        },
+                        &mut counter,
+                    )
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::VtpmNew(uuid))
+            }
+            Request::VtpmDel { uuid } => {
+                if let Some(holder) = self.open.get(uuid) {
+                    return Err(refuse(
+                        ReturnCode::DISABLED,
+                        alloc::format!("vTPM {uuid} is open on connection {holder}"),
+                    ));
+                }
+                let mut counter = self
+                    .hw
+                    .counter(&self.binding, &self.nv_auth)
+                    .map_err(hw_fail)?;
+                self.store
+                    .delete(uuid, &mut counter)
+                    .map_err(|e| store_fail(&e))?;
+                Ok(Reply::Empty)
+            }
+            Request::ReadPubek => {
+                if self.ek_public.is_none() {
+                    self.ek_public = Some(self.hw.endorsement_public().map_err(hw_fail)?);
+                }
+                Ok(Reply::Pubek(self.ek_public.clone().unwrap_or_default()))
+            }
+            _ => Err(refuse(ReturnCode::BAD_ORDINAL, "not a management request")),
+        }
+    }
+}
+
+fn hw_fail(e: HwError) -> Refusal {
+    refuse(ReturnCode::FAIL, alloc::format!("hardware TPM: {e}"))
+}
+
+fn store_fail(e: &StoreError) -> Refusal {
+    let code = match e {
+        StoreError::NotFound { .. } | StoreError::Exists { .. } => ReturnCode::BAD_PARAMETER,
+        StoreError::Full { .. } => ReturnCode::RESOURCES,
+        _ => ReturnCode::FAIL,
+    };
+    refuse(code, alloc::format!("store: {e}"))
+}
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// SHA-256 over the group's identity and kernel list (GET_QUOTE's GROUP_INFO hash):
+/// `uuid[16] ‖ kernel_seq (u64 BE) ‖ count (u32 BE) ‖ kernels[32 × count]`.
+pub fn group_info_hash(group: &store::GroupRecord) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(group.uuid.0);
+    h.update(group.kernel_seq.to_be_bytes());
+    h.update(u32::try_from(group.kernels.len()).unwrap_or(0).to_be_bytes());
+    for k in &group.kernels {
+        h.update(k);
+    }
+    h.finalize().into()
+}
+
+/// The qualifying data GET_QUOTE asks the hardware TPM to sign:
+/// `SHA-256(flags (u32 BE) ‖ nonce[20] ‖ hashes…)`. (Xen: SHA-1 with the flags in host byte
+/// order, reference §3.5.)
+pub fn quote_qualifying_data(flags: u32, nonce: &[u8; 20], hashes: &[[u8; 32]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(flags.to_be_bytes());
+    h.update(nonce);
+    for x in hashes {
+        h.update(x);
+    }
+    h.finalize().into()
+}
