@@ -4,6 +4,7 @@
 //! vtpmctl probe [--tpm SPEC] [--json]
 //!   SPEC: spawn (default: a private swtpm for this run), swtpm:HOST:PORT, mssim:HOST:PORT,
 //!         dev:/dev/tpmrm0
+//! vtpmctl [--mgr unix:PATH] [--json] group|vtpm|ek ...   (see `vtpmctl --help`)
 //! ```
 
 use std::process::ExitCode;
@@ -13,8 +14,12 @@ use vtpm_tools::probe::probe;
 use vtpm_tools::swtpm::{Swtpm, SwtpmOptions};
 use vtpm_tools::transport::{AnyTransport, TpmSpec};
 
-const USAGE: &str =
-    "usage: vtpmctl probe [--tpm spawn|swtpm:HOST:PORT|mssim:HOST:PORT|dev:PATH] [--json]";
+const PROBE_USAGE: &str =
+    "vtpmctl probe [--tpm spawn|swtpm:HOST:PORT|mssim:HOST:PORT|dev:PATH] [--json]";
+
+fn usage() -> String {
+    format!("usage:\n{PROBE_USAGE}\n{}", vtpm_tools::mgr::USAGE)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,13 +33,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let (cmd, rest) = args.split_first().ok_or(USAGE)?;
+    let (cmd, rest) = args.split_first().ok_or_else(usage)?;
     if cmd == "-h" || cmd == "--help" {
-        println!("{USAGE}");
+        println!("{}", usage());
         return Ok(());
     }
     if cmd != "probe" {
-        return Err(format!("unknown command {cmd:?}\n{USAGE}"));
+        return manage(args);
     }
     let mut spec = TpmSpec::Spawn;
     let mut json = false;
@@ -46,7 +51,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 let v = it.next().ok_or("--tpm needs a value")?;
                 spec = v.parse().map_err(|e| format!("{e}"))?;
             }
-            other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
+            other => return Err(format!("unexpected argument {other:?}\n{PROBE_USAGE}")),
         }
     }
     // Keep the private swtpm alive until the probe is done; dropping it stops it by PID.
@@ -76,5 +81,27 @@ fn run(args: &[String]) -> Result<(), String> {
         drop(client);
         sw.shutdown().map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+/// The management commands: global options first, then the command words.
+fn manage(args: &[String]) -> Result<(), String> {
+    let mut socket = vtpm_tools::mgr::default_socket();
+    let mut json = false;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "--json" => json = true,
+            "--mgr" => {
+                i += 1;
+                let v = args.get(i).ok_or("--mgr needs unix:PATH")?;
+                socket = vtpm_tools::mgr::parse_socket(v);
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    let out = vtpm_tools::mgr::run(&socket, json, &args[i..])?;
+    print!("{out}");
     Ok(())
 }
