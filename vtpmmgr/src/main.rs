@@ -1,6 +1,8 @@
-//! `vtpmmgr`: the vTPM manager in hosted mode.
+//! `vtpmmgr`: the vTPM manager in hosted mode (`vtpmmgr --help`, `docs/vtpmmgr-serve.md`).
 
-fn main() {
-    eprintln!("vtpmmgr: not yet wired");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    vtpmmgr::host::cli::main(&args)
 }
