@@ -239,6 +239,42 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
     // Bind first, so that a taken socket fails before anything touches the TPM or the image.
     let domains = server::bind(&o.listen).map_err(|e| e.to_string())?;
     let admin = server::bind(&o.admin).map_err(|e| e.to_string())?;
+    let remove_sockets = || {
+        let _ = std::fs::remove_file(&o.listen);
+        let _ = std::fs::remove_file(&o.admin);
+    };
+    let started = start(o, hw);
+    let manager = match started {
+        Ok(m) => m,
+        Err(e) => {
+            remove_sockets();
+            return Err(e);
+        }
+    };
+    signal::install();
+    log(format_args!(
+        "listening on {} (admin {})",
+        o.listen.display(),
+        o.admin.display()
+    ));
+    server::serve(
+        manager,
+        Sockets {
+            domains,
+            admin,
+            paths: vec![o.listen.clone(), o.admin.clone()],
+        },
+        signal::take,
+        log,
+    )
+    .map_err(|e| e.to_string())?;
+    log(format_args!("stopped"));
+    Ok(())
+}
+
+type HostManager = Manager<vtpm_tools::transport::AnyTransport, FileDevice>;
+
+fn start(o: &ServeOptions, hw: HwConfig) -> Result<HostManager, String> {
     let transport = o
         .tpm
         .open()
@@ -263,25 +299,7 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
     if let Some(open) = &report.open {
         log(format_args!("opened image {}: {open}", o.disk.display()));
     }
-    signal::install();
-    log(format_args!(
-        "listening on {} (admin {})",
-        o.listen.display(),
-        o.admin.display()
-    ));
-    server::serve(
-        manager,
-        Sockets {
-            domains,
-            admin,
-            paths: vec![o.listen.clone(), o.admin.clone()],
-        },
-        signal::take,
-        log,
-    )
-    .map_err(|e| e.to_string())?;
-    log(format_args!("stopped"));
-    Ok(())
+    Ok(manager)
 }
 
 #[cfg(test)]
