@@ -142,6 +142,27 @@ fn pcr_policy_is_enforced_by_the_tpm() {
 }
 
 #[test]
+fn a_pcr_policy_on_another_bank_watches_that_bank() {
+    let sw = swtpm(false);
+    let config = HwConfig {
+        pcr_policy: Some(PcrPolicy {
+            bank: TpmAlgId::SHA384,
+            pcrs: (1 << 16) | (1 << 0),
+        }),
+        ..HwConfig::default()
+    };
+    let (mut hw, _) = start(&sw, config);
+    let binding = hw.provision(&ROOT, &NV_AUTH).unwrap();
+    assert_eq!(*hw.unseal(&binding).unwrap(), ROOT);
+    // Extending only the SHA-256 bank of PCR 16 leaves the SHA-384 bank alone.
+    extend(hw.transport_mut(), 16, [4; 32]);
+    assert_eq!(*hw.unseal(&binding).unwrap(), ROOT);
+    extend_bank(hw.transport_mut(), TpmAlgId::SHA384, 16, &[4; 48]);
+    assert_eq!(hw.unseal(&binding).unwrap_err(), HwError::PolicyMismatch);
+    hw.close().unwrap();
+}
+
+#[test]
 fn another_tpm_refuses_the_binding() {
     let sw_a = swtpm(false);
     let sw_b = swtpm(false);

@@ -194,3 +194,141 @@ fn persistent_srk_is_made_once_and_reused() {
     .unwrap_err();
     assert!(matches!(e, HwError::BadArgument(_)), "{e:?}");
 }
+
+/// The SRK's TPM2_CreatePrimary with an empty owner authorization, as docs/manager-hw.md shows
+/// it.
+const CREATE_SRK: &str = concat!(
+    "800200000083000001314000000100000009400000090000010000000400000000",
+    "005a0023000b000304720000000600800043001000030010002000000000000000",
+    "000000000000000000000000000000000000000000000000000020000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+);
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_manager_sends_the_documented_commands() {
+    let sw = swtpm(false);
+    let mut t = Recording::new(sw.connect().unwrap());
+    let policy = HwConfig {
+        pcr_policy: Some(vtpmmgr::hw::PcrPolicy {
+            bank: TpmAlgId::SHA256,
+            pcrs: 1 << 16,
+        }),
+        ..HwConfig::default()
+    };
+    let (mut hw, _) = HwTpm::start(&mut t, policy).unwrap();
+    let ak = hw.create_attestation_key().unwrap();
+    hw.close().unwrap();
+    let start = &t.commands;
+    assert_eq!(
+        start[0],
+        unhex("80010000000c000001440000"),
+        "TPM2_Startup(CLEAR)"
+    );
+    assert_eq!(
+        start[1],
+        unhex("80010000000b0000014301"),
+        "TPM2_SelfTest(YES)"
+    );
+    let create = start.iter().find(|c| c[6..10] == [0, 0, 1, 0x31]).unwrap();
+    assert_eq!(*create, unhex(CREATE_SRK));
+    assert_eq!(
+        t.take_codes(),
+        [
+            "TPM2_Startup",
+            "TPM2_SelfTest",
+            "TPM2_GetCapability",
+            "TPM2_GetCapability",
+            "TPM2_GetCapability",
+            "TPM2_CreatePrimary",
+            "TPM2_Create",
+            "TPM2_FlushContext",
+        ]
+    );
+
+    let policy = HwConfig {
+        pcr_policy: Some(vtpmmgr::hw::PcrPolicy {
+            bank: TpmAlgId::SHA256,
+            pcrs: 1 << 16,
+        }),
+        ..HwConfig::default()
+    };
+    let (mut hw, _) = HwTpm::start(&mut t, policy).unwrap();
+    let _ = codes(&mut hw);
+    let binding = hw.provision(&[1; 32], &[2; 32]).unwrap();
+    assert_eq!(
+        codes(&mut hw),
+        [
+            "TPM2_Create",
+            "TPM2_PCR_Read",
+            "TPM2_Load",
+            "TPM2_Create",
+            "TPM2_FlushContext",
+            "TPM2_NV_DefineSpace",
+            "TPM2_NV_Increment",
+            "TPM2_NV_ReadPublic",
+        ]
+    );
+    hw.unseal(&binding).unwrap();
+    assert_eq!(
+        codes(&mut hw),
+        [
+            "TPM2_Load",
+            "TPM2_Load",
+            "TPM2_StartAuthSession",
+            "TPM2_PolicyPCR",
+            "TPM2_Unseal",
+            "TPM2_FlushContext",
+            "TPM2_FlushContext",
+            "TPM2_FlushContext",
+        ]
+    );
+    {
+        use vtpmmgr::seams::MonotonicCounter;
+        let mut c = hw.counter(&binding, &[2; 32]).unwrap();
+        c.increment().unwrap();
+    }
+    assert_eq!(
+        codes(&mut hw),
+        ["TPM2_NV_ReadPublic", "TPM2_NV_Increment", "TPM2_NV_Read"]
+    );
+    hw.quote(&ak, b"n", TpmAlgId::SHA256, 0x0001_00FF).unwrap();
+    assert_eq!(
+        codes(&mut hw),
+        [
+            "TPM2_Load",
+            "TPM2_Quote",
+            "TPM2_FlushContext",
+            "TPM2_PCR_Read",
+            "TPM2_PCR_Read",
+        ]
+    );
+    let secret = hw.activate_credential(&ak, &[0; 10], &[0; 10]);
+    assert!(secret.is_err());
+    assert_eq!(
+        codes(&mut hw),
+        [
+            "TPM2_Load",
+            "TPM2_CreatePrimary",
+            "TPM2_StartAuthSession",
+            "TPM2_PolicySecret",
+            "TPM2_ActivateCredential",
+            "TPM2_FlushContext",
+            "TPM2_FlushContext",
+            "TPM2_FlushContext",
+        ]
+    );
+    hw.close().unwrap();
+}
+
+fn codes<T>(hw: &mut HwTpm<&mut Recording<T>>) -> Vec<String>
+where
+    T: tpm2::transport::Transport,
+{
+    hw.transport_mut().take_codes()
+}

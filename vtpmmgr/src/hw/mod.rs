@@ -446,7 +446,9 @@ impl<T: Transport> HwTpm<T> {
                 if returned == 0
                     || returned & !remaining != 0
                     || order.len() != rsp.pcr_values.len()
-                    || order.iter().any(|&(h, _)| h != bank)
+                    || order
+                        .iter()
+                        .any(|&(h, pcr)| h != bank || pcr >= policy::PCR_BITMAP_PCRS)
                 {
                     return Err(HwError::Unexpected(
                         "TPM2_PCR_Read returned other PCRs than requested (is the bank allocated?)",

@@ -78,8 +78,19 @@ pub(crate) fn pw(auth: &[u8]) -> TpmsAuthCommand {
 
 /// TPM2_PCR_Extend of SHA-256 PCR `pcr` with `digest`.
 pub(crate) fn extend<T: Transport>(t: &mut T, pcr: u32, digest: [u8; 32]) {
-    let mut p = vec![0, 0, 0, 1, 0, 0x0b];
-    p.extend_from_slice(&digest);
+    extend_bank(t, tpm2::alg::TpmAlgId::SHA256, pcr, &digest);
+}
+
+/// TPM2_PCR_Extend of PCR `pcr` in `bank` only, with `digest` (of that bank's size).
+pub(crate) fn extend_bank<T: Transport>(
+    t: &mut T,
+    bank: tpm2::alg::TpmAlgId,
+    pcr: u32,
+    digest: &[u8],
+) {
+    let mut p = vec![0, 0, 0, 1];
+    p.extend_from_slice(&bank.0.to_be_bytes());
+    p.extend_from_slice(digest);
     raw(t, TpmCc::PCR_EXTEND, &[TpmHandle(pcr)], &[pw(&[])], &p).unwrap();
 }
 
@@ -136,4 +147,39 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// A transport that keeps a copy of every command sent through it.
+pub(crate) struct Recording<T> {
+    pub(crate) inner: T,
+    pub(crate) commands: Vec<Vec<u8>>,
+}
+
+impl<T: Transport> Transport for Recording<T> {
+    type Error = T::Error;
+
+    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, T::Error> {
+        self.commands.push(command.to_vec());
+        self.inner.transact(command, response)
+    }
+}
+
+impl<T> Recording<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        Self {
+            inner,
+            commands: Vec::new(),
+        }
+    }
+
+    /// The command codes sent since the last call, as TPM2_... names.
+    pub(crate) fn take_codes(&mut self) -> Vec<String> {
+        self.commands
+            .drain(..)
+            .map(|c| {
+                let code = u32::from_be_bytes(c[6..10].try_into().unwrap());
+                TpmCc(code).to_string()
+            })
+            .collect()
+    }
 }
