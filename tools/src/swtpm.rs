@@ -19,12 +19,14 @@ pub struct SwtpmOptions {
     pub startup_clear: bool,
 }
 
-/// A running swtpm owned by this process. Dropping it stops the process and deletes its state.
+/// A running swtpm owned by this process. Dropping it stops the process and deletes its state,
+/// unless it was started on a caller's state directory ([`Swtpm::spawn_on_state`]).
 #[derive(Debug)]
 pub struct Swtpm {
     child: Child,
     data_port: u16,
     state_dir: PathBuf,
+    keep_state: bool,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -71,6 +73,20 @@ impl Swtpm {
     /// accept connections. Fails with a message naming the missing package if swtpm is not
     /// installed.
     pub fn spawn(options: SwtpmOptions) -> Result<Self, Error> {
+        Self::spawn_retrying(options, None)
+    }
+
+    /// Starts swtpm like [`Swtpm::spawn`], but on the existing state directory `state_dir`
+    /// (created if missing), which is kept when the process stops: stopping this swtpm and
+    /// starting another on the same directory is a power cycle of the same TPM, with its seeds,
+    /// persistent objects and NV indices.
+    pub fn spawn_on_state(options: SwtpmOptions, state_dir: &Path) -> Result<Self, Error> {
+        fs::create_dir_all(state_dir)
+            .map_err(|e| Error::io(format!("create {}", state_dir.display()), e))?;
+        Self::spawn_retrying(options, Some(state_dir))
+    }
+
+    fn spawn_retrying(options: SwtpmOptions, state_dir: Option<&Path>) -> Result<Self, Error> {
         if !swtpm_installed() {
             return Err(Error::Swtpm(
                 "the `swtpm` binary was not found on PATH (install Debian's `swtpm` and \
@@ -81,7 +97,7 @@ impl Swtpm {
         let mut last = String::new();
         // Another process may take a port between our probe and swtpm's bind: retry a few times.
         for _ in 0..5 {
-            match Self::try_spawn(options) {
+            match Self::try_spawn(options, state_dir) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e.to_string(),
             }
@@ -89,9 +105,12 @@ impl Swtpm {
         Err(Error::Swtpm(format!("could not start: {last}")))
     }
 
-    fn try_spawn(options: SwtpmOptions) -> Result<Self, Error> {
+    fn try_spawn(options: SwtpmOptions, kept_dir: Option<&Path>) -> Result<Self, Error> {
         let port = free_port_pair()?;
-        let state_dir = unique_dir()?;
+        let (state_dir, keep_state) = match kept_dir {
+            Some(dir) => (dir.to_path_buf(), true),
+            None => (unique_dir()?, false),
+        };
         let log = state_dir.join("swtpm.log");
         let stderr =
             File::create(&log).map_err(|e| Error::io(format!("create {}", log.display()), e))?;
@@ -120,6 +139,7 @@ impl Swtpm {
             child,
             data_port: port,
             state_dir,
+            keep_state,
         };
         me.wait_ready()?;
         Ok(me)
@@ -230,6 +250,8 @@ impl Swtpm {
 impl Drop for Swtpm {
     fn drop(&mut self) {
         self.kill();
-        let _ = fs::remove_dir_all(&self.state_dir);
+        if !self.keep_state {
+            let _ = fs::remove_dir_all(&self.state_dir);
+        }
     }
 }
