@@ -24,12 +24,13 @@ use core::fmt;
 
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
+use tpm2::alg::TpmAlgId;
 use tpm2::transport::Transport;
 use vtpm_domain::engine::crypto::CtrDrbg;
 use zeroize::Zeroizing;
 
 use crate::Uuid;
-use crate::hw::{HwConfig, HwError, HwTpm, TpmInfo};
+use crate::hw::{self, HwConfig, HwError, HwTpm, TpmInfo};
 use crate::protocol::{
     self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo, tag,
 };
@@ -470,13 +471,16 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 "GET_QUOTE needs the vTPM opened by LOADHASHKEY or SAVEHASHKEY",
             ));
         }
+        if pcrs == 0 {
+            return Err(refuse(ReturnCode::BAD_PARAMETER, "the quote selects no PCR"));
+        }
         let rec = self.lookup(&uuid)?;
         let group = self
             .store
             .group(rec.group)
             .ok_or_else(|| refuse(ReturnCode::FAIL, "the vTPM's group is missing"))?
             .clone();
-        let (ak_public, _) = HwTpm::<T>::attestation_public(&group.attest).map_err(hw_fail)?;
+        let (ak_public, _) = hw::attestation_public(&group.attest).map_err(hw_fail)?;
         let mut hashes = Vec::new();
         if flags & protocol::QUOTE_HASH_UUID != 0 {
             hashes.push(sha256(&[&uuid.0]));
@@ -493,7 +497,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         let qualifying = quote_qualifying_data(flags, nonce, &hashes);
         let q = self
             .hw
-            .quote(&group.attest, &qualifying, pcrs)
+            .quote(&group.attest, &qualifying, TpmAlgId::SHA256, pcrs)
             .map_err(hw_fail)?;
         let mut pcr_values = Vec::new();
         for v in &q.pcr_values {
@@ -541,7 +545,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             Request::GroupNew => {
                 let ak = self.hw.create_attestation_key().map_err(hw_fail)?;
                 let (ak_public, ak_name) =
-                    HwTpm::<T>::attestation_public(&ak).map_err(hw_fail)?;
+                    hw::attestation_public(&ak).map_err(hw_fail)?;
                 let mut id = [0u8; 16];
                 self.rng.fill_bytes(&mut id);
                 let uuid = Uuid::new_v4(id);
@@ -620,7 +624,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                     .ok_or_else(|| refuse(ReturnCode::BADINDEX, "group vanished"))?
                     .clone();
                 let (ak_public, ak_name) =
-                    HwTpm::<T>::attestation_public(&g.attest).map_err(hw_fail)?;
+                    hw::attestation_public(&g.attest).map_err(hw_fail)?;
                 Ok(Reply::Group(GroupInfo {
                     uuid: g.uuid,
                     ak_public,
