@@ -233,7 +233,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             HeaderState::Blank => {
                 let mut key = Zeroizing::new([0u8; 32]);
                 rng.fill_bytes(&mut key[..]);
-                let root = RootKey::new(*key);
+                let root = RootKey::from_slice(&key[..]).ok_or(StartError::Unseal(Vec::new()))?;
                 let nv_auth = root.derive(NV_AUTH_LABEL);
                 let binding = hw.provision(&key, &nv_auth)?;
                 let mut id = [0u8; 16];
@@ -269,7 +269,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 let Some((copy, key)) = found else {
                     return Err(StartError::Unseal(errors));
                 };
-                let root = RootKey::new(*key);
+                let root = RootKey::from_slice(&key[..]).ok_or(StartError::Unseal(Vec::new()))?;
                 let nv_auth = root.derive(NV_AUTH_LABEL);
                 let (store, open) = {
                     let mut counter = hw.counter(&copy.binding, &nv_auth)?;
@@ -480,7 +480,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             .group(rec.group)
             .ok_or_else(|| refuse(ReturnCode::FAIL, "the vTPM's group is missing"))?
             .clone();
-        let (ak_public, _) = hw::attestation_public(&group.attest).map_err(hw_fail)?;
+        let ak_public = public_area(&hw::attestation_public(&group.attest).map_err(hw_fail)?.0);
         let mut hashes = Vec::new();
         if flags & protocol::QUOTE_HASH_UUID != 0 {
             hashes.push(sha256(&[&uuid.0]));
@@ -544,8 +544,8 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             )),
             Request::GroupNew => {
                 let ak = self.hw.create_attestation_key().map_err(hw_fail)?;
-                let (ak_public, ak_name) =
-                    hw::attestation_public(&ak).map_err(hw_fail)?;
+                let (ak_public, ak_name) = hw::attestation_public(&ak).map_err(hw_fail)?;
+                let ak_public = public_area(&ak_public);
                 let mut id = [0u8; 16];
                 self.rng.fill_bytes(&mut id);
                 let uuid = Uuid::new_v4(id);
@@ -623,8 +623,8 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                     .group(gid)
                     .ok_or_else(|| refuse(ReturnCode::BADINDEX, "group vanished"))?
                     .clone();
-                let (ak_public, ak_name) =
-                    hw::attestation_public(&g.attest).map_err(hw_fail)?;
+                let (ak_public, ak_name) = hw::attestation_public(&g.attest).map_err(hw_fail)?;
+                let ak_public = public_area(&ak_public);
                 Ok(Reply::Group(GroupInfo {
                     uuid: g.uuid,
                     ak_public,
@@ -639,7 +639,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 let total = self.store.group(gid).map_or(0, |g| g.vtpm_count);
                 let uuids = self
                     .store
-                    .list(gid, *offset, u32::try_from(protocol::LIST_MAX).unwrap_or(0))
+                    .list(gid, *offset as usize, protocol::LIST_MAX)
                     .map_err(|e| store_fail(&e))?;
                 Ok(Reply::VtpmList { total, uuids })
             }
@@ -693,7 +693,8 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             }
             Request::ReadPubek => {
                 if self.ek_public.is_none() {
-                    self.ek_public = Some(self.hw.endorsement_public().map_err(hw_fail)?);
+                    let ek = self.hw.endorsement_public().map_err(hw_fail)?;
+                    self.ek_public = Some(public_area(&ek));
                 }
                 Ok(Reply::Pubek(self.ek_public.clone().unwrap_or_default()))
             }
@@ -702,14 +703,22 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
     }
 }
 
+/// The TPMT_PUBLIC inside TPM2B_PUBLIC wire bytes (the protocol carries the public area).
+fn public_area(tpm2b: &[u8]) -> Vec<u8> {
+    tpm2b.get(2..).unwrap_or_default().to_vec()
+}
+
 fn hw_fail(e: HwError) -> Refusal {
     refuse(ReturnCode::FAIL, alloc::format!("hardware TPM: {e}"))
 }
 
 fn store_fail(e: &StoreError) -> Refusal {
     let code = match e {
-        StoreError::NotFound { .. } | StoreError::Exists { .. } => ReturnCode::BAD_PARAMETER,
-        StoreError::Full { .. } => ReturnCode::RESOURCES,
+        StoreError::VtpmNotFound(_)
+        | StoreError::VtpmExists(_)
+        | StoreError::GroupExists(_)
+        | StoreError::GroupNotFound(_) => ReturnCode::BAD_PARAMETER,
+        StoreError::Full => ReturnCode::RESOURCES,
         _ => ReturnCode::FAIL,
     };
     refuse(code, alloc::format!("store: {e}"))

@@ -17,6 +17,7 @@ use vtpmmgr::protocol::client::Client;
 use vtpmmgr::protocol::{Reply, ReplyError, Request, ReturnCode};
 use zeroize::Zeroizing;
 
+#[derive(Debug)]
 struct Served {
     child: Child,
     admin: PathBuf,

@@ -297,7 +297,21 @@ fn start(o: &ServeOptions, hw: HwConfig) -> Result<HostManager, String> {
     .map_err(|e| format!("{}: {e}", o.disk.display()))?;
     log(format_args!("hardware TPM: {}", report.tpm));
     if let Some(open) = &report.open {
-        log(format_args!("opened image {}: {open}", o.disk.display()));
+        log(format_args!(
+            "opened image {} (manager {}): generation {}, hardware counter {}{}",
+            o.disk.display(),
+            report.manager_uuid,
+            open.sequence,
+            open.counter,
+            if open.rolled_forward {
+                "; the last commit's counter increment was redone after a crash"
+            } else {
+                ""
+            }
+        ));
+        for d in &open.damage {
+            log(format_args!("warning: {d}"));
+        }
     }
     Ok(manager)
 }

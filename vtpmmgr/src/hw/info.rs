@@ -10,6 +10,7 @@ use core::fmt;
 
 use tpm2::Marshal;
 use tpm2::alg::TpmAlgId;
+use tpm2::handle::TpmHandle;
 use tpm2::cap::TpmCap;
 use tpm2::cc::TpmCc;
 use tpm2::commands::{GetCapabilityCommand, GetCapabilityResponse};
@@ -121,7 +122,7 @@ fn ascii(words: &[u32]) -> String {
 /// The bound on GetCapability pages, so a TPM that always claims `moreData` cannot stall us.
 const MAX_PAGES: usize = 64;
 
-fn get_capability<T: Transport>(
+pub(crate) fn get_capability<T: Transport>(
     wire: &mut Wire<T>,
     capability: TpmCap,
     property: u32,
@@ -242,4 +243,28 @@ mod tests {
         );
         assert_eq!(ascii(&[0x41_01_42_00]), "A?B");
     }
+}
+
+/// The transient objects loaded in the TPM (GetCapability(TPM_CAP_HANDLES) from 0x80000000).
+pub(crate) fn transient_handles<T: Transport>(wire: &mut Wire<T>) -> Result<Vec<TpmHandle>, HwError> {
+    let mut out: Vec<TpmHandle> = Vec::new();
+    let mut next = 0x8000_0000;
+    for _ in 0..MAX_PAGES {
+        let (more, data) = get_capability(wire, TpmCap::HANDLES, next, 64)?;
+        let TpmsCapabilityData::Handles(list) = data else {
+            return Err(HwError::Unexpected("TPM2_GetCapability answered another capability"));
+        };
+        let mut last = None;
+        for h in list.iter() {
+            if h.0 >> 24 == 0x80 {
+                out.push(*h);
+            }
+            last = Some(h.0);
+        }
+        match (more, last) {
+            (true, Some(l)) if l >= next && l < 0x80FF_FFFF => next = l + 1,
+            _ => break,
+        }
+    }
+    Ok(out)
 }

@@ -156,7 +156,8 @@ impl<T> fmt::Debug for HwTpm<T> {
 
 impl<T: Transport> HwTpm<T> {
     /// Starts the TPM (TPM2_Startup(CLEAR); TPM_RC_INITIALIZE means firmware already did),
-    /// runs TPM2_SelfTest(fullTest = YES), reads [`TpmInfo`] and sets up the SRK.
+    /// runs TPM2_SelfTest(fullTest = YES), reads [`TpmInfo`], flushes transient objects left
+    /// loaded by an earlier manager, and sets up the SRK.
     pub fn start(transport: T, config: HwConfig) -> Result<(Self, TpmInfo), HwError> {
         let mut wire = Wire::new(transport);
         match wire.exec(TpmCc::STARTUP, &[], &[], &TpmSu::CLEAR.to_bytes()) {
@@ -166,6 +167,13 @@ impl<T: Transport> HwTpm<T> {
         }
         wire.exec(TpmCc::SELF_TEST, &[], &[], &[1])?;
         let info = info::read(&mut wire)?;
+        // The manager owns the TPM (Xen gives only its stub domain the TIS pages). Objects a
+        // previous manager left loaded (it crashed, or was stopped without `close`) would fill
+        // the TPM's few transient slots: flush them. Behind a resource manager
+        // (`/dev/tpmrm0`) this list holds only this connection's objects, i.e. none.
+        for h in info::transient_handles(&mut wire)? {
+            wire.flush(h)?;
+        }
         let mut me = Self {
             wire,
             srk: TpmHandle::NULL,
