@@ -426,6 +426,9 @@ impl Request {
                 for (i, b) in sel.iter().enumerate() {
                     pcrs |= u32::from(*b) << (8 * i);
                 }
+                if pcrs >> 24 != 0 {
+                    return Err(bad("PCR selection beyond PCR 23"));
+                }
                 let flags = r.u32("flags").map_err(|_| bad("truncated flags"))?;
                 if flags & !QUOTE_FLAGS != 0 {
                     return Err(reject(ReturnCode::INVALID_REQUEST, "unknown quote flags"));

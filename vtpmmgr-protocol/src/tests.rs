@@ -173,6 +173,18 @@ fn refusals_follow_the_tag_plus_three_rule() {
         ReturnCode::INVALID_REQUEST
     );
 
+    // A selection of PCRs the hardware TPM does not have (24..=31).
+    let mut q = Request::GetQuote {
+        nonce: [0; 20],
+        pcrs: 1,
+        flags: 1,
+    }
+    .encode();
+    q.splice(30..32, [0, 4]);
+    q.insert(35, 0x01);
+    q[5] += 1;
+    assert_eq!(Request::parse(&q).unwrap_err().reason, "PCR selection beyond PCR 23");
+
     // Too many kernels.
     let mut body = Vec::new();
     body.extend_from_slice(&0u32.to_be_bytes());
