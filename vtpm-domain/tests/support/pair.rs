@@ -268,6 +268,14 @@ impl Pair {
         pair
     }
 
+    /// A power cycle of both (_TPM_Init, swtpm's CMD_INIT): both then wait for TPM2_Startup.
+    pub(crate) fn power_cycle(&mut self) {
+        self.ours.power_on();
+        let mut ctrl = self._swtpm.control().expect("swtpm control channel");
+        ctrl.init(false).expect("swtpm CMD_INIT");
+        self.conn = self._swtpm.connect().expect("reconnect to swtpm");
+    }
+
     /// swtpm's response, after any TPM_RC_RETRY.
     pub(crate) fn swtpm(&mut self, cmd: &[u8]) -> Vec<u8> {
         transact_retrying(&mut self.conn, cmd)
