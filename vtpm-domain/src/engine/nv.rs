@@ -49,7 +49,7 @@ pub(crate) struct NvIndex {
     pub public: TpmsNvPublic,
     /// The authValue (trailing zeros removed).
     pub auth: Secret,
-    /// The data, always `public.data_size` bytes (zero until written).
+    /// The data, always `public.data_size` bytes (meaningless until written).
     pub data: Vec<u8>,
 }
 

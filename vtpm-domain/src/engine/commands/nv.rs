@@ -23,6 +23,7 @@ use tpm2::rc::TpmRc;
 use tpm2::structures::{
     MAX_NV_BUFFER_SIZE, Tpm2bAuth, Tpm2bMaxNvBuffer, Tpm2bName, Tpm2bNvPublic, TpmNt, TpmaNv,
 };
+use tpm2::{Reader, Unmarshal};
 
 use crate::engine::Engine;
 use crate::engine::commands::object::adjust_auth;
@@ -181,10 +182,40 @@ fn read_access(auth: TpmHandle, nv: TpmHandle, a: TpmaNv) -> Result<(), TpmRc> {
     }
 }
 
+/// Offset of the low octet of TPMA_NV in a TPM2B_NV_PUBLIC (size, nvIndex, nameAlg, then the
+/// attributes' four octets).
+const NT_OCTET: usize = 2 + 4 + 2 + 3;
+
+/// Reads TPM2B_NV_PUBLIC, accepting a TPM_NT the specification does not define: that is the
+/// command's TPM_RC_ATTRIBUTES (part 3 §31.3), not an unmarshalling error, as in libtpms.
+fn read_nv_public(r: &mut Reader<'_>) -> Result<Tpm2bNvPublic, tpm2::Error> {
+    let start = r.clone();
+    let err = match Tpm2bNvPublic::unmarshal(r) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let mut copy = start.clone();
+    let mut bytes = copy.take_rest().to_vec();
+    let Some(octet) = bytes.get_mut(NT_OCTET) else {
+        return Err(err);
+    };
+    let nt = *octet & 0xF0;
+    *octet &= 0x0F;
+    let mut again = Reader::new(&bytes);
+    let Ok(mut v) = Tpm2bNvPublic::unmarshal(&mut again) else {
+        return Err(err);
+    };
+    let a = v.nv_public.attributes;
+    v.nv_public.attributes = TpmaNv(a.0 | (u32::from(nt)));
+    *r = start;
+    r.bytes(again.position(), "TPM2B_NV_PUBLIC")?;
+    Ok(v)
+}
+
 /// TPM2_NV_DefineSpace (part 3 §31.3).
 fn define_space(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let auth: Tpm2bAuth = ctx.param()?;
-    let info: Tpm2bNvPublic = ctx.param()?;
+    let info = ctx.param_with(read_nv_public)?;
     ctx.finish()?;
     let p1 = |rc: TpmRc| rc.with_parameter(1);
     let p2 = |rc: TpmRc| rc.with_parameter(2);
@@ -328,6 +359,10 @@ fn write(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     }
     if len > size - offset || (index.has(TpmaNv::WRITEALL) && len < size) {
         return Err(TpmRc::NV_RANGE);
+    }
+    if !index.has(TpmaNv::WRITTEN) {
+        // As libtpms: the bytes a first (partial) write leaves out read as 0xFF.
+        index.data.fill(0xFF);
     }
     let Some(dst) = index.data.get_mut(offset..offset + len) else {
         return Err(TpmRc::NV_RANGE);
