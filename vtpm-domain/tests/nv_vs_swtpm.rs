@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::many_single_char_names)]
 //! NV storage (TCG TPM 2.0 Library part 3 §31, part 1 §37) cross-checked with swtpm 0.7.1:
 //! every command goes to our engine and to swtpm (the shared [`pair::Pair`] harness) and the
 //! responses must be byte-identical (password sessions only, so every NV response is
@@ -542,7 +543,7 @@ fn locks_across_startup() {
             ok(
                 &mut p,
                 "write",
-                &write(TpmHandle(h), h, b"", &[h as u8; 8], 0),
+                &write(TpmHandle(h), h, b"", &[h.to_be_bytes()[3]; 8], 0),
             );
         }
     }

@@ -250,13 +250,15 @@ mod tests {
 
     #[test]
     fn store_round_trips_through_the_codec() {
-        let mut s = NvStore::default();
-        s.max_counter = 77;
-        let mut i = index(0x0100_0001, TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE, 4);
-        i.data = alloc::vec![1, 2, 3, 4];
-        s.indices.insert(0x0100_0001, i);
+        let mut store = NvStore {
+            max_counter: 77,
+            ..NvStore::default()
+        };
+        let mut idx = index(0x0100_0001, TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE, 4);
+        idx.data = alloc::vec![1, 2, 3, 4];
+        store.indices.insert(0x0100_0001, idx);
         let mut w = Writer::new();
-        s.save(&mut w);
+        store.save(&mut w);
         let mut r = Loader::new(&w.out);
         let back = NvStore::load(&mut r).unwrap();
         assert_eq!(r.remaining(), 0);

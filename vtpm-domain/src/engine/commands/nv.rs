@@ -239,10 +239,9 @@ fn define_space(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let nt = a.nt();
     let size = usize::from(public.data_size);
     match nt {
-        TpmNt::ORDINARY => {}
         TpmNt::EXTEND if size != name_size => return Err(p2(TpmRc::SIZE)),
         TpmNt::COUNTER | TpmNt::BITS if size != 8 => return Err(p2(TpmRc::SIZE)),
-        TpmNt::EXTEND | TpmNt::COUNTER | TpmNt::BITS => {}
+        TpmNt::ORDINARY | TpmNt::EXTEND | TpmNt::COUNTER | TpmNt::BITS => {}
         // PIN indices are not implemented; unknown types are not allowed.
         _ => return Err(p2(TpmRc::ATTRIBUTES)),
     }
