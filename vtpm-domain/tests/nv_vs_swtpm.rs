@@ -869,6 +869,13 @@ fn change_auth_and_undefine_special_by_policy() {
     let r = p.same("old password", &write(TpmHandle(h), h, b"old", &[5; 8], 0));
     assert_eq!(rc_of(&r), TpmRc::AUTH_FAIL.with_session(1));
 
+    // continueSession was clear: the session is gone on both.
+    let c = cmd(TpmCc::FLUSH_CONTEXT, &[], &[], &s.0.to_be_bytes());
+    assert_eq!(
+        rc_of(&p.same("session closed", &c)),
+        TpmRc::HANDLE.with_parameter(1)
+    );
+
     // POLICY_DELETE: only NV_UndefineSpaceSpecial (platform + policy) deletes it.
     let d = 0x0150_0051;
     let pd = public(
