@@ -146,6 +146,13 @@ impl NvStore {
             .count()
     }
 
+    /// How many more counter indices (8 data bytes each) would fit (TPM_PT_NV_COUNTERS_AVAIL).
+    pub(crate) fn counters_avail(&self) -> usize {
+        let by_count = MAX_NV_INDICES.saturating_sub(self.indices.len());
+        let by_space = NV_BUDGET.saturating_sub(self.used()) / (8 + INDEX_OVERHEAD);
+        by_count.min(by_space)
+    }
+
     /// Whether the store is empty and has no counter history (then it is not saved).
     pub(crate) fn is_pristine(&self) -> bool {
         self.indices.is_empty() && self.max_counter == 0
@@ -294,6 +301,7 @@ mod tests {
     fn budget_counts_data_and_overhead() {
         let mut s = NvStore::default();
         assert!(s.fits(2048));
+        assert_eq!(s.counters_avail(), MAX_NV_INDICES);
         let mut h = 0;
         while s.fits(2048) {
             h += 1;
@@ -301,5 +309,9 @@ mod tests {
         }
         assert!(s.used() + 2048 + INDEX_OVERHEAD > NV_BUDGET);
         assert!(s.used() <= NV_BUDGET);
+        assert_eq!(
+            s.counters_avail(),
+            (NV_BUDGET - s.used()) / (8 + INDEX_OVERHEAD)
+        );
     }
 }

@@ -66,7 +66,6 @@ use crate::engine::Engine;
 use crate::engine::commands::object::{blame, check_supported};
 use crate::engine::dispatch::{self, Ctx, Entry};
 use crate::engine::entity::PCR_COUNT;
-use crate::engine::nv::MAX_NV_INDICES;
 use crate::engine::object::{MAX_LOADED_OBJECTS, MAX_PERSISTENT_OBJECTS};
 use crate::engine::pcr;
 use crate::engine::session::{HANDLE_INDEX_MASK, MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS};
@@ -553,7 +552,7 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         TpmPt::HR_TRANSIENT_AVAIL => avail(MAX_LOADED_OBJECTS, e.state.vol.objects.len()),
         TpmPt::HR_PERSISTENT => n32(p.persistent.len()),
         TpmPt::HR_PERSISTENT_AVAIL => avail(MAX_PERSISTENT_OBJECTS, p.persistent.len()),
-        TpmPt::NV_COUNTERS_AVAIL => avail(MAX_NV_INDICES, p.nv.indices.len()),
+        TpmPt::NV_COUNTERS_AVAIL => n32(p.nv.counters_avail()),
         TpmPt::LOADED_CURVES => n32(ECC_CURVES.len()),
         TpmPt::LOCKOUT_COUNTER => p.da.failed_tries,
         TpmPt::MAX_AUTH_FAIL => p.da.max_tries,
