@@ -528,8 +528,20 @@ fn locks_across_startup() {
         0x0150_0034,
         0x0150_0035,
     );
-    let all = [wst, wdef, rst, clr, glob, wdef_unwritten];
+    let (clr_orderly, orderly) = (0x0150_0036, 0x0150_0037);
+    let all = [
+        wst,
+        wdef,
+        rst,
+        clr,
+        glob,
+        wdef_unwritten,
+        clr_orderly,
+        orderly,
+    ];
     for (h, extra) in [
+        (clr_orderly, TpmaNv::CLEAR_STCLEAR | TpmaNv::ORDERLY),
+        (orderly, TpmaNv::ORDERLY | TpmaNv::WRITE_STCLEAR),
         (wst, TpmaNv::WRITE_STCLEAR),
         (wdef, TpmaNv::WRITEDEFINE),
         (rst, TpmaNv::READ_STCLEAR),

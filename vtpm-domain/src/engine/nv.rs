@@ -6,7 +6,9 @@
 //!
 //! The TPM holds at most [`MAX_NV_INDICES`] indices and [`NV_BUDGET`] bytes of NV, each index
 //! costing its data size plus [`INDEX_OVERHEAD`] (public area, authValue and bookkeeping).
-//! TPM2_NV_DefineSpace beyond either limit is TPM_RC_NV_SPACE and changes nothing.
+//! ORDERLY indices also share [`ORDERLY_RAM`] bytes (data plus [`ORDERLY_OVERHEAD`] each), as
+//! libtpms keeps them in RAM. TPM2_NV_DefineSpace beyond any limit is TPM_RC_NV_SPACE and
+//! changes nothing.
 //!
 //! # Counters
 //!
@@ -16,8 +18,9 @@
 //!
 //! # Orderly indices
 //!
-//! TPMA_NV_ORDERLY is accepted but the engine keeps every index in the permanent state at once
-//! (as if non-orderly): the state blob is written after every NV change anyway.
+//! TPMA_NV_ORDERLY counts against [`ORDERLY_RAM`] but the engine keeps every index in the
+//! permanent state at once (as if non-orderly): the state blob is written after every NV
+//! change anyway.
 //!
 //! # Persistence
 //!
@@ -41,6 +44,11 @@ pub(crate) const MAX_NV_INDICES: usize = 64;
 pub(crate) const NV_BUDGET: usize = 32 * 1024;
 /// What an index costs besides its data.
 pub(crate) const INDEX_OVERHEAD: usize = 96;
+/// The RAM that ORDERLY indices share (libtpms' RAM_INDEX_SPACE, measured on swtpm: one
+/// orderly index of 500 bytes fits, 512 does not).
+pub(crate) const ORDERLY_RAM: usize = 512;
+/// What an ORDERLY index costs of [`ORDERLY_RAM`] besides its data.
+pub(crate) const ORDERLY_OVERHEAD: usize = 12;
 
 /// One defined NV index.
 #[derive(Clone)]
@@ -132,10 +140,18 @@ impl NvStore {
         self.indices.values().map(NvIndex::cost).sum()
     }
 
-    /// Whether an index of `data_size` bytes still fits.
-    pub(crate) fn fits(&self, data_size: u16) -> bool {
+    /// Whether an index of `data_size` bytes (ORDERLY or not) still fits.
+    pub(crate) fn fits(&self, data_size: u16, orderly: bool) -> bool {
+        let size = usize::from(data_size);
+        let ram_used: usize = self
+            .indices
+            .values()
+            .filter(|i| i.has(TpmaNv::ORDERLY))
+            .map(|i| usize::from(i.public.data_size) + ORDERLY_OVERHEAD)
+            .sum();
         self.indices.len() < MAX_NV_INDICES
-            && self.used() + usize::from(data_size) + INDEX_OVERHEAD <= NV_BUDGET
+            && self.used() + size + INDEX_OVERHEAD <= NV_BUDGET
+            && (!orderly || ram_used + size + ORDERLY_OVERHEAD <= ORDERLY_RAM)
     }
 
     /// The number of counter indices.
@@ -158,11 +174,16 @@ impl NvStore {
         self.indices.is_empty() && self.max_counter == 0
     }
 
-    /// TPM Reset and TPM Restart (part 2 §13.4 TPMA_NV): READLOCKED is cleared; WRITELOCKED
-    /// is cleared unless the index has WRITEDEFINE and was written; CLEAR_STCLEAR indices
-    /// become unwritten.
-    pub(crate) fn startup_clear(&mut self) {
+    /// TPM Reset (`reset`) and TPM Restart (part 2 §13.4 TPMA_NV): READLOCKED is cleared;
+    /// WRITELOCKED is cleared unless the index has WRITEDEFINE and was written; CLEAR_STCLEAR
+    /// indices become unwritten. At TPM Reset, ORDERLY indices other than counters also
+    /// become unwritten: libtpms keeps them in RAM only (measured with swtpm; counters are
+    /// kept).
+    pub(crate) fn startup_clear(&mut self, reset: bool) {
         for index in self.indices.values_mut() {
+            if reset && index.has(TpmaNv::ORDERLY) && index.nt() != TpmNt::COUNTER {
+                index.set(TpmaNv::WRITTEN, false);
+            }
             index.set(TpmaNv::READLOCKED, false);
             if !(index.has(TpmaNv::WRITEDEFINE) && index.has(TpmaNv::WRITTEN)) {
                 index.set(TpmaNv::WRITELOCKED, false);
@@ -290,7 +311,7 @@ mod tests {
             3,
             index(3, base | TpmaNv::CLEAR_STCLEAR | TpmaNv::READLOCKED, 1),
         );
-        s.startup_clear();
+        s.startup_clear(false);
         assert!(!s.indices[&1].has(TpmaNv::WRITELOCKED));
         assert!(s.indices[&2].has(TpmaNv::WRITELOCKED));
         assert!(!s.indices[&3].has(TpmaNv::WRITTEN));
@@ -300,10 +321,11 @@ mod tests {
     #[test]
     fn budget_counts_data_and_overhead() {
         let mut s = NvStore::default();
-        assert!(s.fits(2048));
+        assert!(s.fits(2048, false));
+        assert!(s.fits(500, true) && !s.fits(501, true));
         assert_eq!(s.counters_avail(), MAX_NV_INDICES);
         let mut h = 0;
-        while s.fits(2048) {
+        while s.fits(2048, false) {
             h += 1;
             s.indices.insert(h, index(h, 0, 2048));
         }

@@ -22,6 +22,7 @@ use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::structures::{
     MAX_NV_BUFFER_SIZE, Tpm2bAuth, Tpm2bMaxNvBuffer, Tpm2bName, Tpm2bNvPublic, TpmNt, TpmaNv,
+    TpmsNvPublic,
 };
 use tpm2::{Reader, Unmarshal};
 
@@ -182,15 +183,41 @@ fn read_access(auth: TpmHandle, nv: TpmHandle, a: TpmaNv) -> Result<(), TpmRc> {
     }
 }
 
-/// Offset of the low octet of TPMA_NV in a TPM2B_NV_PUBLIC (size, nvIndex, nameAlg, then the
+/// Offset of the low octet of TPMA_NV in a TPMS_NV_PUBLIC (nvIndex, nameAlg, then the
 /// attributes' four octets).
-const NT_OCTET: usize = 2 + 4 + 2 + 3;
+const NT_OCTET: usize = 4 + 2 + 3;
 
-/// Reads TPM2B_NV_PUBLIC, accepting a TPM_NT the specification does not define: that is the
-/// command's TPM_RC_ATTRIBUTES (part 3 §31.3), not an unmarshalling error, as in libtpms.
+/// Reads TPM2B_NV_PUBLIC as libtpms does: the structure is read from the bytes that follow the
+/// size (whatever the size says), and only then compared with it (TPM_RC_SIZE if they differ,
+/// or if the size is zero).
 fn read_nv_public(r: &mut Reader<'_>) -> Result<Tpm2bNvPublic, tpm2::Error> {
+    const WHAT: &str = "TPM2B_NV_PUBLIC";
+    let size = usize::from(r.u16(WHAT)?);
+    if size == 0 {
+        return Err(tpm2::Error::TooSmall {
+            what: WHAT,
+            size,
+            min: 1,
+        });
+    }
+    let before = r.position();
+    let public = read_tpms_nv_public(r)?;
+    let actual = r.position() - before;
+    if actual != size {
+        return Err(tpm2::Error::SizeMismatch {
+            what: WHAT,
+            declared: size,
+            actual,
+        });
+    }
+    Ok(Tpm2bNvPublic::from(public))
+}
+
+/// Reads TPMS_NV_PUBLIC, accepting a TPM_NT the specification does not define: that is the
+/// command's TPM_RC_ATTRIBUTES (part 3 §31.3), not an unmarshalling error, as in libtpms.
+fn read_tpms_nv_public(r: &mut Reader<'_>) -> Result<TpmsNvPublic, tpm2::Error> {
     let start = r.clone();
-    let err = match Tpm2bNvPublic::unmarshal(r) {
+    let err = match TpmsNvPublic::unmarshal(r) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
@@ -200,15 +227,15 @@ fn read_nv_public(r: &mut Reader<'_>) -> Result<Tpm2bNvPublic, tpm2::Error> {
         return Err(err);
     };
     let nt = *octet & 0xF0;
+    if nt == 0 {
+        return Err(err);
+    }
     *octet &= 0x0F;
     let mut again = Reader::new(&bytes);
-    let Ok(mut v) = Tpm2bNvPublic::unmarshal(&mut again) else {
-        return Err(err);
-    };
-    let a = v.nv_public.attributes;
-    v.nv_public.attributes = TpmaNv(a.0 | (u32::from(nt)));
+    let mut v = TpmsNvPublic::unmarshal(&mut again)?;
+    v.attributes = TpmaNv(v.attributes.0 | u32::from(nt));
     *r = start;
-    r.bytes(again.position(), "TPM2B_NV_PUBLIC")?;
+    r.bytes(again.position(), "TPMS_NV_PUBLIC")?;
     Ok(v)
 }
 
@@ -270,7 +297,7 @@ fn define_space(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     if nv.get(public.nv_index).is_some() {
         return Err(TpmRc::NV_DEFINED);
     }
-    if !nv.fits(public.data_size) {
+    if !nv.fits(public.data_size, a.has(TpmaNv::ORDERLY)) {
         return Err(TpmRc::NV_SPACE);
     }
     nv.indices.insert(
@@ -360,8 +387,10 @@ fn write(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         return Err(TpmRc::NV_RANGE);
     }
     if !index.has(TpmaNv::WRITTEN) {
-        // As libtpms: the bytes a first (partial) write leaves out read as 0xFF.
-        index.data.fill(0xFF);
+        // As libtpms: the bytes a first (partial) write leaves out read as 0xFF (as erased
+        // flash), or as zero for an ORDERLY index (which libtpms keeps in RAM).
+        let fill = if index.has(TpmaNv::ORDERLY) { 0 } else { 0xFF };
+        index.data.fill(fill);
     }
     let Some(dst) = index.data.get_mut(offset..offset + len) else {
         return Err(TpmRc::NV_RANGE);

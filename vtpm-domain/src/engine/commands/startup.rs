@@ -90,7 +90,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.sessions = saved.sessions;
             st.vol.session_contexts = saved.session_contexts;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
-            st.perm.nv.startup_clear();
+            st.perm.nv.startup_clear(false);
         }
         _ => {
             // TPM Reset (volatile state, including the NULL seed, was renewed at _TPM_Init).
@@ -101,7 +101,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.pcr.set_startup_locality(locality);
             st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
             st.perm.restart_count = 0;
-            st.perm.nv.startup_clear();
+            st.perm.nv.startup_clear(true);
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
