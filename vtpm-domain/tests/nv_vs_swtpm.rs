@@ -1110,3 +1110,93 @@ fn tpm_nt_and_unmarshal_errors() {
     );
     let _ = TpmsNvPublic::unmarshal;
 }
+
+/// PIN_FAIL and PIN_PASS indices (part 1 §37.4.4): the authValue authorizes reads while the
+/// index is written and pinCount < pinLimit; PIN_FAIL counts failures (a success starts again
+/// at zero), PIN_PASS counts successes; the owner rewrites the parameters.
+#[test]
+fn pin_indices() {
+    let mut p = Pair::new(b"nv pin");
+    for (h, t) in [
+        (0x0150_0080u32, TpmNt::PIN_FAIL),
+        (0x0150_0081, TpmNt::PIN_PASS),
+    ] {
+        let pb = public(h, SHA256, nt(RW_OWNER | TpmaNv::NO_DA, t), &[], 8);
+        assert_eq!(
+            define(&mut p, "define PIN", OWNER, b"pin", &pb),
+            TpmRc::SUCCESS
+        );
+        let r = p.same("unwritten PIN", &read(TpmHandle(h), h, b"pin", 8, 0));
+        assert_eq!(rc_of(&r), TpmRc::AUTH_UNAVAILABLE.with_session(1));
+        let mut params = 0u32.to_be_bytes().to_vec();
+        params.extend(3u32.to_be_bytes());
+        ok(
+            &mut p,
+            "owner writes pinLimit 3",
+            &write(OWNER, h, b"", &params, 0),
+        );
+        for pwd in [
+            &b"pin"[..],
+            b"pin",
+            b"bad",
+            b"pin",
+            b"bad",
+            b"bad",
+            b"bad",
+            b"pin",
+        ] {
+            p.same("read with the PIN", &read(TpmHandle(h), h, pwd, 8, 0));
+            ok(
+                &mut p,
+                "owner reads the counters",
+                &read(OWNER, h, b"", 8, 0),
+            );
+            ok(&mut p, "readpublic", &read_public(h));
+        }
+        let r = p.same(
+            "write by the PIN",
+            &write(TpmHandle(h), h, b"pin", &[0; 8], 0),
+        );
+        assert_eq!(rc_of(&r), TpmRc::AUTH_UNAVAILABLE.with_session(1));
+        ok(
+            &mut p,
+            "owner resets pinCount",
+            &write(OWNER, h, b"", &[0; 4], 0),
+        );
+        ok(
+            &mut p,
+            "PIN usable again",
+            &read(TpmHandle(h), h, b"pin", 8, 0),
+        );
+        ok(&mut p, "counters", &read(OWNER, h, b"", 8, 0));
+    }
+    for (what, attrs, size) in [
+        ("PIN_FAIL without NO_DA", nt(RW_OWNER, TpmNt::PIN_FAIL), 8),
+        (
+            "PIN_PASS with AUTHWRITE",
+            nt(RW_OWNER | TpmaNv::AUTHWRITE, TpmNt::PIN_PASS),
+            8,
+        ),
+        (
+            "PIN_PASS with GLOBALLOCK",
+            nt(RW_OWNER | TpmaNv::GLOBALLOCK, TpmNt::PIN_PASS),
+            8,
+        ),
+        (
+            "PIN_FAIL with WRITEDEFINE",
+            nt(
+                RW_OWNER | TpmaNv::NO_DA | TpmaNv::WRITEDEFINE,
+                TpmNt::PIN_FAIL,
+            ),
+            8,
+        ),
+        ("PIN_PASS of 4 bytes", nt(RW_OWNER, TpmNt::PIN_PASS), 4),
+    ] {
+        let pb = public(0x0150_0089, SHA256, attrs, &[], size);
+        assert_ne!(
+            define(&mut p, what, OWNER, b"pin", &pb),
+            TpmRc::SUCCESS,
+            "{what}"
+        );
+    }
+}

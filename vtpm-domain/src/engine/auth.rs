@@ -295,6 +295,22 @@ pub(crate) fn da_exempt(engine: &Engine, h: TpmHandle) -> bool {
     }
 }
 
+/// Counts a use of a PIN index's authValue (`nv::NvIndex::pin_checked`).
+fn pin_checked(engine: &mut Engine, h: TpmHandle, success: bool) {
+    if h.ty() != TpmHt::NV_INDEX {
+        return;
+    }
+    let changed = engine
+        .state
+        .perm
+        .nv
+        .get_mut(h)
+        .is_some_and(|i| i.is_pin() && i.pin_checked(success));
+    if changed {
+        engine.dirty = true;
+    }
+}
+
 /// TPM_RC_LOCKOUT if the TPM is in lockout for a DA-protected entity, or, with
 /// `lockout_auth`, if lockoutAuth is blocked.
 fn check_locked_out(engine: &Engine, lockout_auth: bool) -> Result<(), TpmRc> {
@@ -409,9 +425,14 @@ fn auth_value_available(engine: &Engine, h: TpmHandle, role: AuthRole, cc: TpmCc
         }),
         // Part 1 §37.3: an index's authValue authorizes writes with AUTHWRITE, reads with
         // AUTHREAD.
+        // A PIN index's authValue authorizes reads while the index is written and pinCount
+        // is below pinLimit (part 1 §37.4.4), whatever AUTHREAD says.
         TpmHt::NV_INDEX => {
             use tpm2::structures::TpmaNv;
-            nv_allows(engine, h, cc, TpmaNv::AUTHWRITE, TpmaNv::AUTHREAD)
+            match engine.state.perm.nv.get(h) {
+                Some(i) if i.is_pin() && !is_nv_write(cc) => i.pin_open(),
+                _ => nv_allows(engine, h, cc, TpmaNv::AUTHWRITE, TpmaNv::AUTHREAD),
+            }
         }
         TpmHt::PCR => true,
         _ => false,
@@ -656,6 +677,9 @@ fn check_auth_session(
         let expected = expected_command_hmac(engine, cmd, slots, decrypt, encrypt, i);
         ct_eq(given, &expected)
     };
+    if include_auth || handle == TpmHandle::PASSWORD {
+        pin_checked(engine, h, ok);
+    }
     if ok {
         Ok(())
     } else {

@@ -109,6 +109,41 @@ impl NvIndex {
         self.set(TpmaNv::WRITTEN, true);
     }
 
+    /// A PIN_PASS or PIN_FAIL index (part 1 §37.4.4: its data is TPMS_NV_PIN_COUNTER_PARAMETERS,
+    /// pinCount then pinLimit).
+    pub(crate) fn is_pin(&self) -> bool {
+        matches!(self.nt(), TpmNt::PIN_PASS | TpmNt::PIN_FAIL)
+    }
+
+    /// (pinCount, pinLimit) of a PIN index.
+    pub(crate) fn pin(&self) -> (u32, u32) {
+        let b = self.value_u64().to_be_bytes();
+        (
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        )
+    }
+
+    /// Whether the authValue of a PIN index may be used: written, and pinCount below pinLimit.
+    pub(crate) fn pin_open(&self) -> bool {
+        let (count, limit) = self.pin();
+        self.has(TpmaNv::WRITTEN) && count < limit
+    }
+
+    /// After the authValue of a PIN index was checked (part 1 §37.4.4, as libtpms): PIN_PASS
+    /// counts successes, PIN_FAIL counts failures and starts again at zero after a success.
+    /// Returns whether the index changed.
+    pub(crate) fn pin_checked(&mut self, success: bool) -> bool {
+        let (count, limit) = self.pin();
+        let new = match (self.nt(), success) {
+            (TpmNt::PIN_PASS, true) | (TpmNt::PIN_FAIL, false) => count.saturating_add(1),
+            (TpmNt::PIN_FAIL, true) => 0,
+            _ => return false,
+        };
+        self.set_u64((u64::from(new) << 32) | u64::from(limit));
+        true
+    }
+
     /// What the index costs of [`NV_BUDGET`].
     pub(crate) fn cost(&self) -> usize {
         usize::from(self.public.data_size) + INDEX_OVERHEAD

@@ -1854,6 +1854,8 @@ impl Gen {
         let nt: u32 = if self.rng.chance(1, 20) {
             3
         } else {
+            // No PIN types: libtpms leaves the bytes a first partial write of a PIN index
+            // skips as whatever its NV held (see docs/engine.md); nv_vs_swtpm covers them.
             self.rng.pick(&[0, 0, 0, 1, 2, 4])
         };
         let alg = if self.rng.chance(1, 20) {
@@ -1866,8 +1868,8 @@ impl Gen {
         let size: u16 = match nt {
             0 if self.rng.chance(1, 8) => self.rng.pick(&[0, 1025, 2048, 2049]),
             0 => self.rng.pick(&[1, 8, 16, 32, 100, 500]),
-            1 | 2 if self.rng.chance(1, 10) => 4,
-            1 | 2 => 8,
+            1 | 2 | 8 | 9 if self.rng.chance(1, 10) => 4,
+            1 | 2 | 8 | 9 => 8,
             4 if self.rng.chance(1, 10) => 20 + 32 - dlen.min(52),
             _ => dlen,
         };

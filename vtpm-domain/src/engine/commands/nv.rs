@@ -13,7 +13,8 @@
 //! - read access: READLOCKED → TPM_RC_NV_LOCKED; OWNERREAD/PPREAD likewise →
 //!   TPM_RC_NV_AUTHORIZATION; then an unwritten index → TPM_RC_NV_UNINITIALIZED.
 //!
-//! PIN_PASS and PIN_FAIL indices are not implemented (TPM_RC_ATTRIBUTES at define time).
+//! PIN_PASS and PIN_FAIL indices (part 1 §37.4.4) are written and read like ordinary 8-byte
+//! indices; `auth` counts the uses of their authValue.
 
 use alloc::vec::Vec;
 
@@ -267,12 +268,29 @@ fn define_space(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let size = usize::from(public.data_size);
     match nt {
         TpmNt::EXTEND if size != name_size => return Err(p2(TpmRc::SIZE)),
-        TpmNt::COUNTER | TpmNt::BITS if size != 8 => return Err(p2(TpmRc::SIZE)),
-        TpmNt::ORDINARY | TpmNt::EXTEND | TpmNt::COUNTER | TpmNt::BITS => {}
-        // PIN indices are not implemented; unknown types are not allowed.
+        TpmNt::COUNTER | TpmNt::BITS | TpmNt::PIN_FAIL | TpmNt::PIN_PASS if size != 8 => {
+            return Err(p2(TpmRc::SIZE));
+        }
+        TpmNt::ORDINARY
+        | TpmNt::EXTEND
+        | TpmNt::COUNTER
+        | TpmNt::BITS
+        | TpmNt::PIN_FAIL
+        | TpmNt::PIN_PASS => {}
+        // Types the specification does not define.
         _ => return Err(p2(TpmRc::ATTRIBUTES)),
     }
     if nt == TpmNt::COUNTER && a.has(TpmaNv::CLEAR_STCLEAR) {
+        return Err(p2(TpmRc::ATTRIBUTES));
+    }
+    // A PIN_FAIL index is not DA-protected (its pinCount is); neither PIN type may be written
+    // with its own authValue, be globally locked or be write-locked for good.
+    if nt == TpmNt::PIN_FAIL && !a.has(TpmaNv::NO_DA) {
+        return Err(p2(TpmRc::ATTRIBUTES));
+    }
+    if matches!(nt, TpmNt::PIN_FAIL | TpmNt::PIN_PASS)
+        && a.0 & (TpmaNv::AUTHWRITE | TpmaNv::GLOBALLOCK | TpmaNv::WRITEDEFINE) != 0
+    {
         return Err(p2(TpmRc::ATTRIBUTES));
     }
     let any = |m: u32| a.0 & m != 0;
@@ -372,7 +390,8 @@ fn write(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     ctx.finish()?;
     writable(e, ctx)?;
     let index = index_mut(e, ctx.handles[1], 2)?;
-    if index.nt() != TpmNt::ORDINARY {
+    // Counters, bit fields and extend indices have their own commands.
+    if matches!(index.nt(), TpmNt::COUNTER | TpmNt::BITS | TpmNt::EXTEND) {
         return Err(TpmRc::ATTRIBUTES);
     }
     let (offset, len, size) = (
@@ -387,9 +406,15 @@ fn write(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         return Err(TpmRc::NV_RANGE);
     }
     if !index.has(TpmaNv::WRITTEN) {
-        // As libtpms: the bytes a first (partial) write leaves out read as 0xFF (as erased
-        // flash), or as zero for an ORDERLY index (which libtpms keeps in RAM).
-        let fill = if index.has(TpmaNv::ORDERLY) { 0 } else { 0xFF };
+        // As libtpms: the bytes a first (partial) write of an ordinary index leaves out read
+        // as 0xFF (erased NV), or as zero for an ORDERLY one (which libtpms keeps in RAM).
+        // libtpms does not clear other types (only PIN indices can be written partially):
+        // their other bytes are whatever its NV held; here they are zero.
+        let fill = if index.nt() == TpmNt::ORDINARY && !index.has(TpmaNv::ORDERLY) {
+            0xFF
+        } else {
+            0
+        };
         index.data.fill(fill);
     }
     let Some(dst) = index.data.get_mut(offset..offset + len) else {
