@@ -576,3 +576,177 @@ fn change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     index.auth = auth;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::engine::crypto::hash::digest;
+    use crate::engine::testutil::{engine, expect_rc, ok_params, pw, pw_with};
+    use tpm2::Marshal;
+    use tpm2::alg::TpmAlgId;
+    use tpm2::structures::Tpm2bDigest;
+
+    const H: TpmHandle = TpmHandle(0x0150_0001);
+
+    fn define_params(auth: &[u8], attrs: u32, size: u16) -> Vec<u8> {
+        let public = TpmsNvPublic {
+            nv_index: H,
+            name_alg: TpmAlgId::SHA256,
+            attributes: TpmaNv(attrs),
+            auth_policy: Tpm2bDigest::empty(),
+            data_size: size,
+        };
+        let mut p = Tpm2bAuth::new(auth).unwrap().to_bytes();
+        p.extend(Tpm2bNvPublic::from(public).to_bytes());
+        p
+    }
+
+    fn define(e: &mut Engine, attrs: u32, size: u16) {
+        let p = define_params(b"pw", attrs, size);
+        ok_params(e, TpmCc::NV_DEFINE_SPACE, &[TpmHandle::OWNER], &[pw()], &p);
+    }
+
+    const RW: u32 = TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE;
+
+    #[test]
+    fn define_checks_carry_their_numbers() {
+        let mut e = engine();
+        let cc = TpmCc::NV_DEFINE_SPACE;
+        let own = [TpmHandle::OWNER];
+        let cases = [
+            (
+                define_params(b"pw", TpmaNv::AUTHWRITE, 8),
+                TpmRc::ATTRIBUTES.with_parameter(2),
+            ),
+            (
+                define_params(&[1; 33], RW, 8),
+                TpmRc::SIZE.with_parameter(1),
+            ),
+            (
+                define_params(b"", TpmaNv(RW).with_nt(TpmNt::COUNTER).0, 4),
+                TpmRc::SIZE.with_parameter(2),
+            ),
+            (
+                define_params(b"", RW | TpmaNv::PLATFORMCREATE, 8),
+                TpmRc::ATTRIBUTES.with_handle(1),
+            ),
+        ];
+        for (p, want) in cases {
+            expect_rc(&mut e, cc, &own, &[pw()], &p, want);
+        }
+        assert!(e.state.perm.nv.indices.is_empty());
+    }
+
+    #[test]
+    fn name_is_the_hash_of_the_public_area_and_tracks_written() {
+        let mut e = engine();
+        define(&mut e, RW, 4);
+        let before = e.state.perm.nv.get(H).unwrap().name();
+        let public = e.state.perm.nv.get(H).unwrap().public.to_bytes();
+        let mut want = TpmAlgId::SHA256.0.to_be_bytes().to_vec();
+        want.extend(digest(HashAlg::Sha256, &[&public]));
+        assert_eq!(before, want);
+        let mut p = Tpm2bMaxNvBuffer::new(&[1, 2]).unwrap().to_bytes();
+        p.extend(1u16.to_be_bytes());
+        ok_params(&mut e, TpmCc::NV_WRITE, &[H, H], &[pw_with(b"pw")], &p);
+        let index = e.state.perm.nv.get(H).unwrap();
+        assert!(index.has(TpmaNv::WRITTEN));
+        assert_ne!(index.name(), before);
+        assert_eq!(index.data, [0xFF, 1, 2, 0xFF]);
+    }
+
+    #[test]
+    fn access_checks_in_order() {
+        let mut e = engine();
+        define(&mut e, RW | TpmaNv::WRITE_STCLEAR, 8);
+        let read = |size: u16, off: u16| {
+            let mut p = size.to_be_bytes().to_vec();
+            p.extend(off.to_be_bytes());
+            p
+        };
+        let own_read = [TpmHandle::OWNER, H];
+        // No OWNERREAD: the owner may not read.
+        expect_rc(
+            &mut e,
+            TpmCc::NV_READ,
+            &own_read,
+            &[pw()],
+            &read(1, 0),
+            TpmRc::NV_AUTHORIZATION,
+        );
+        let me = [H, H];
+        let auth = [pw_with(b"pw")];
+        expect_rc(
+            &mut e,
+            TpmCc::NV_READ,
+            &me,
+            &auth,
+            &read(1, 0),
+            TpmRc::NV_UNINITIALIZED,
+        );
+        let mut w = Tpm2bMaxNvBuffer::new(&[7; 8]).unwrap().to_bytes();
+        w.extend(0u16.to_be_bytes());
+        ok_params(&mut e, TpmCc::NV_WRITE, &me, &auth, &w);
+        expect_rc(
+            &mut e,
+            TpmCc::NV_READ,
+            &me,
+            &auth,
+            &read(9, 0),
+            TpmRc::NV_RANGE,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::NV_READ,
+            &me,
+            &auth,
+            &read(1, 9),
+            TpmRc::VALUE.with_parameter(2),
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::NV_READ,
+            &me,
+            &auth,
+            &read(1025, 0),
+            TpmRc::VALUE.with_parameter(1),
+        );
+        ok_params(&mut e, TpmCc::NV_WRITE_LOCK, &me, &auth, &[]);
+        expect_rc(&mut e, TpmCc::NV_WRITE, &me, &auth, &w, TpmRc::NV_LOCKED);
+        // Locking again is no error; the lock is checked before the index type.
+        ok_params(&mut e, TpmCc::NV_WRITE_LOCK, &me, &auth, &[]);
+        expect_rc(
+            &mut e,
+            TpmCc::NV_INCREMENT,
+            &me,
+            &auth,
+            &[],
+            TpmRc::NV_LOCKED,
+        );
+    }
+
+    #[test]
+    fn counter_high_water_mark() {
+        let mut e = engine();
+        let counter = TpmaNv(RW).with_nt(TpmNt::COUNTER).0;
+        define(&mut e, counter, 8);
+        let me = [H, H];
+        let auth = [pw_with(b"pw")];
+        for _ in 0..3 {
+            ok_params(&mut e, TpmCc::NV_INCREMENT, &me, &auth, &[]);
+        }
+        assert_eq!(e.state.perm.nv.get(H).unwrap().value_u64(), 3);
+        ok_params(
+            &mut e,
+            TpmCc::NV_UNDEFINE_SPACE,
+            &[TpmHandle::OWNER, H],
+            &[pw()],
+            &[],
+        );
+        assert_eq!(e.state.perm.nv.max_counter, 3);
+        define(&mut e, counter, 8);
+        ok_params(&mut e, TpmCc::NV_INCREMENT, &me, &auth, &[]);
+        assert_eq!(e.state.perm.nv.get(H).unwrap().value_u64(), 4);
+    }
+}
