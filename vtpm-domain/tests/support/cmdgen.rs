@@ -1769,6 +1769,10 @@ const NV_POOL: [u32; 4] = [0x0150_0100, 0x0150_0101, 0x0150_0102, 0x01C1_0003];
 struct NvModel {
     size: u16,
     auth: bool,
+    /// A PIN index may have been defined here (ever: an undefine may have failed): writes are
+    /// then whole (libtpms leaves the bytes a first partial write of a PIN index skips as
+    /// whatever its NV held).
+    pin: bool,
 }
 
 /// TPMA_NV bits the generator combines.
@@ -1854,9 +1858,7 @@ impl Gen {
         let nt: u32 = if self.rng.chance(1, 20) {
             3
         } else {
-            // No PIN types: libtpms leaves the bytes a first partial write of a PIN index
-            // skips as whatever its NV held (see docs/engine.md); nv_vs_swtpm covers them.
-            self.rng.pick(&[0, 0, 0, 1, 2, 4])
+            self.rng.pick(&[0, 0, 0, 1, 2, 4, 8, 9])
         };
         let alg = if self.rng.chance(1, 20) {
             0x0010
@@ -1929,7 +1931,8 @@ impl Gen {
             .u16(size)
             .done();
         let auth_bytes: &[u8] = if auth { b"pw" } else { b"" };
-        model[slot] = NvModel { size, auth };
+        let pin = model[slot].pin || matches!(nt, 8 | 9);
+        model[slot] = NvModel { size, auth, pin };
         self.push(
             Cmd::new("NV_DefineSpace", CC_NV_DEFINE_SPACE)
                 .h(H::Fixed(by))
@@ -1986,7 +1989,7 @@ impl Gen {
     }
 
     fn nv_write(&mut self, h: u32, m: NvModel) {
-        let (len, off) = self.nv_range(m);
+        let (len, off) = if m.pin { (8, 0) } else { self.nv_range(m) };
         let data = self.rng.bytes(usize::from(len).min(1024));
         let p = B::new().b(&data).u16(off).done();
         self.nv_simple(h, m, "NV_Write", CC_NV_WRITE, p);
