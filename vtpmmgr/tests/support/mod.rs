@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use vtpm_tools::swtpm::{Swtpm, SwtpmOptions, swtpm_installed};
 use vtpm_tools::transport::SwtpmTransport;
-use vtpmmgr::Uuid;
 use vtpmmgr::host::file_device::FileDevice;
 use vtpmmgr::manager::{Connection, Manager, ManagerConfig, Peer, StartError, StartReport};
-use vtpmmgr::protocol::{Reply, ReplyError, Request};
+use vtpmmgr::protocol::{Reply, Request, ReplyError};
+use vtpmmgr::Uuid;
 
 pub type Mgr = Manager<SwtpmTransport, FileDevice>;
 
@@ -71,11 +71,7 @@ impl HwTpm {
     }
 
     pub fn connect(&self) -> SwtpmTransport {
-        self.swtpm
-            .as_ref()
-            .expect("powered on")
-            .connect()
-            .expect("connect to swtpm")
+        self.swtpm.as_ref().expect("powered on").connect().expect("connect to swtpm")
     }
 }
 
@@ -93,13 +89,7 @@ fn log(args: std::fmt::Arguments<'_>) {
 /// Starts a manager on `tpm` and the image `disk`.
 pub fn start(tpm: &HwTpm, disk: &Path) -> Result<(Mgr, StartReport), StartError> {
     let (dev, _) = FileDevice::open_or_create(disk).expect("image file");
-    Manager::start(
-        tpm.connect(),
-        dev,
-        ManagerConfig::default(),
-        b"test entropy",
-        log,
-    )
+    Manager::start(tpm.connect(), dev, ManagerConfig::default(), b"test entropy", log)
 }
 
 /// Sends a request on `conn` and parses the answer.
