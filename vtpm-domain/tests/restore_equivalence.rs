@@ -12,7 +12,7 @@ mod cmdgen;
 
 use cmdgen::{
     B, CC_CREATE_PRIMARY, CC_GET_RANDOM, CC_SHUTDOWN, CC_STARTUP, Cmd, RH_OWNER, Target, command,
-    ecc_template, generate, hex, pw_session, rc_name, rc_of, run_one,
+    ecc_template, generate, generate_nv, hex, pw_session, rc_name, rc_of, run_one,
 };
 use vtpm_domain::engine::{Engine, Platform};
 
@@ -102,6 +102,23 @@ fn generated_sequences_survive_restore() {
         ok += s;
     }
     println!("restore equivalence: {total} responses compared, {ok} successful originals");
+}
+
+/// The same with NV command sequences (`cmdgen::generate_nv`): NV indices, their data, locks,
+/// PIN counters and the counter high-water mark survive `save_state` / `restore` (the NV
+/// section of the blob).
+#[test]
+fn nv_sequences_survive_restore() {
+    let mut total = 0;
+    let mut ok = 0;
+    for seed in 1..=4u8 {
+        let cmds = generate_nv(u64::from(seed), 250);
+        let points = [0, 1, 17, 60, 121, 200, 249];
+        let (c, s) = check(&cmds, &points, seed);
+        total += c;
+        ok += s;
+    }
+    println!("NV restore equivalence: {total} responses compared, {ok} successful originals");
 }
 
 /// What the steps of [`volatile_state_survives_restore`] learn from earlier answers.

@@ -1740,3 +1740,138 @@ fn policy_password_command_code_or() {
     );
     t.tool(&["tpm2_flushcontext", &ps]);
 }
+
+#[test]
+fn nv_define_write_read_undefine() {
+    let t = Tpm::new("nv-ordinary");
+    let idx = "0x1500016";
+    t.tool(&[
+        "tpm2_nvdefine",
+        "-C",
+        "o",
+        "-s",
+        "2000",
+        "-a",
+        "ownerread|ownerwrite|authread|authwrite",
+        "-p",
+        "nvpass",
+        idx,
+    ]);
+    let public = t.tool(&["tpm2_nvreadpublic", idx]);
+    assert!(public.contains("size: 2000"), "{public}");
+    assert!(!public.contains("written"), "{public}");
+    let handles = t.tool(&["tpm2_getcap", "handles-nv-index"]);
+    assert!(handles.contains("0x1500016"), "{handles}");
+    // 2000 bytes: tpm2_nvwrite and tpm2_nvread split them into TPM2_PT_NV_BUFFER_MAX chunks.
+    let data: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let input = t.write("in.bin", &data);
+    t.tool(&["tpm2_nvwrite", "-C", idx, "-P", "nvpass", "-i", &input, idx]);
+    let public = t.tool(&["tpm2_nvreadpublic", idx]);
+    assert!(public.contains("written"), "{public}");
+    let out = t.p("out.bin");
+    t.tool(&["tpm2_nvread", "-C", "o", "-s", "2000", "-o", &out, idx]);
+    assert_eq!(t.read("out.bin"), data);
+    t.tool(&[
+        "tpm2_nvread",
+        "-C",
+        idx,
+        "-P",
+        "nvpass",
+        "-s",
+        "10",
+        "--offset",
+        "1500",
+        "-o",
+        &out,
+        idx,
+    ]);
+    assert_eq!(t.read("out.bin"), &data[1500..1510]);
+    let err = t.tool_fails(&["tpm2_nvread", "-C", idx, "-P", "wrong", "-s", "8", idx]);
+    assert!(
+        has_rc(&err, 0x98e),
+        "want TPM_RC_AUTH_FAIL (session 1):\n{err}"
+    );
+    // tpm2_nvread checks the range itself (from TPM2_NV_ReadPublic) before asking the TPM.
+    let err = t.tool_fails(&["tpm2_nvread", "-C", "o", "-s", "8", "--offset", "1996", idx]);
+    assert!(err.contains("more bytes than available"), "{err}");
+    t.tool(&["tpm2_nvundefine", "-C", "o", idx]);
+    let err = t.tool_fails(&["tpm2_nvreadpublic", idx]);
+    assert!(has_rc(&err, 0x18b), "want TPM_RC_HANDLE (handle 1):\n{err}");
+    let handles = t.tool(&["tpm2_getcap", "handles-nv-index"]);
+    assert!(!handles.contains("0x1500016"), "{handles}");
+}
+
+#[test]
+fn nv_counter_bits_extend() {
+    let t = Tpm::new("nv-counter");
+    let rw = "ownerread|ownerwrite|authread|authwrite";
+    let (counter, bits, extend) = ("0x1500017", "0x1500018", "0x1500019");
+    t.tool(&[
+        "tpm2_nvdefine",
+        "-C",
+        "o",
+        "-s",
+        "8",
+        "-a",
+        &format!("nt=counter|{rw}"),
+        counter,
+    ]);
+    let value = |t: &Tpm, idx: &str| -> u64 {
+        let out = t.p("v.bin");
+        t.tool(&["tpm2_nvread", "-C", "o", "-s", "8", "-o", &out, idx]);
+        u64::from_be_bytes(t.read("v.bin").try_into().unwrap())
+    };
+    t.tool(&["tpm2_nvincrement", "-C", "o", counter]);
+    let first = value(&t, counter);
+    for _ in 0..3 {
+        t.tool(&["tpm2_nvincrement", "-C", "o", counter]);
+    }
+    assert_eq!(value(&t, counter), first + 3);
+    let public = t.tool(&["tpm2_nvreadpublic", counter]);
+    assert!(
+        public.contains("nt=0x1") && public.contains("written"),
+        "{public}"
+    );
+    // A counter cannot be written with TPM2_NV_Write.
+    let input = t.write("eight.bin", &[0; 8]);
+    let err = t.tool_fails(&["tpm2_nvwrite", "-C", "o", "-i", &input, counter]);
+    assert!(has_rc(&err, 0x082), "want TPM_RC_ATTRIBUTES:\n{err}");
+    // Bits.
+    t.tool(&[
+        "tpm2_nvdefine",
+        "-C",
+        "o",
+        "-s",
+        "8",
+        "-a",
+        &format!("nt=bits|{rw}"),
+        bits,
+    ]);
+    t.tool(&["tpm2_nvsetbits", "-C", "o", "-i", "0x5", bits]);
+    t.tool(&["tpm2_nvsetbits", "-C", "o", "-i", "0x100", bits]);
+    assert_eq!(value(&t, bits), 0x105);
+    // Extend (SHA-256): H(zeros || data), then H(previous || data).
+    t.tool(&[
+        "tpm2_nvdefine",
+        "-C",
+        "o",
+        "-s",
+        "32",
+        "-g",
+        "sha256",
+        "-a",
+        &format!("nt=extend|{rw}"),
+        extend,
+    ]);
+    let data = t.write("ext.bin", b"measured");
+    t.tool(&["tpm2_nvextend", "-C", "o", "-i", &data, extend]);
+    let mut expected = openssl_digest("sha256", &[&[0u8; 32][..], b"measured"].concat());
+    t.tool(&["tpm2_nvextend", "-C", "o", "-i", &data, extend]);
+    expected = openssl_digest("sha256", &[&expected[..], b"measured"].concat());
+    let out = t.p("ext.out");
+    t.tool(&["tpm2_nvread", "-C", "o", "-s", "32", "-o", &out, extend]);
+    assert_eq!(t.read("ext.out"), expected);
+    for idx in [counter, bits, extend] {
+        t.tool(&["tpm2_nvundefine", "-C", "o", idx]);
+    }
+}

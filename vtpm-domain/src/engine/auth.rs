@@ -285,8 +285,29 @@ pub(crate) fn da_exempt(engine: &Engine, h: TpmHandle) -> bool {
             .object(h)
             .is_none_or(|o| o.public.object_attributes.has(TpmaObject::NO_DA)),
         TpmHt::PCR => true,
-        // NV indices: TPMA_NV_NO_DA is not known until NV indices exist; protected.
+        TpmHt::NV_INDEX => engine
+            .state
+            .perm
+            .nv
+            .get(h)
+            .is_none_or(|i| i.has(tpm2::structures::TpmaNv::NO_DA)),
         _ => false,
+    }
+}
+
+/// Counts a use of a PIN index's authValue (`nv::NvIndex::pin_checked`).
+fn pin_checked(engine: &mut Engine, h: TpmHandle, success: bool) {
+    if h.ty() != TpmHt::NV_INDEX {
+        return;
+    }
+    let changed = engine
+        .state
+        .perm
+        .nv
+        .get_mut(h)
+        .is_some_and(|i| i.is_pin() && i.pin_checked(success));
+    if changed {
+        engine.dirty = true;
     }
 }
 
@@ -359,8 +380,33 @@ fn policy_required(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
     }
 }
 
+/// Commands that write an NV index for authorization purposes (the reference
+/// implementation's IsWriteOperation): they need AUTHWRITE / POLICYWRITE, others AUTHREAD /
+/// POLICYREAD.
+fn is_nv_write(cc: TpmCc) -> bool {
+    matches!(
+        cc,
+        TpmCc::NV_WRITE
+            | TpmCc::NV_INCREMENT
+            | TpmCc::NV_SET_BITS
+            | TpmCc::NV_EXTEND
+            | TpmCc::NV_WRITE_LOCK
+    )
+}
+
+/// Whether an NV index's attributes allow `mask_write` (write commands) or `mask_read`.
+fn nv_allows(engine: &Engine, h: TpmHandle, cc: TpmCc, mask_write: u32, mask_read: u32) -> bool {
+    engine.state.perm.nv.get(h).is_some_and(|i| {
+        i.has(if is_nv_write(cc) {
+            mask_write
+        } else {
+            mask_read
+        })
+    })
+}
+
 /// The authValue may be used for this role.
-fn auth_value_available(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
+fn auth_value_available(engine: &Engine, h: TpmHandle, role: AuthRole, cc: TpmCc) -> bool {
     match h.ty() {
         TpmHt::PERMANENT => matches!(
             h,
@@ -377,14 +423,24 @@ fn auth_value_available(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
                     && (a.has(TpmaObject::USER_WITH_AUTH)
                         || (role == AuthRole::Admin && !a.has(TpmaObject::ADMIN_WITH_POLICY))))
         }),
-        // NV indices (AUTHREAD/AUTHWRITE are checked by the NV commands) and PCRs.
-        TpmHt::NV_INDEX | TpmHt::PCR => true,
+        // Part 1 §37.3: an index's authValue authorizes writes with AUTHWRITE, reads with
+        // AUTHREAD.
+        // A PIN index's authValue authorizes reads while the index is written and pinCount
+        // is below pinLimit (part 1 §37.4.4), whatever AUTHREAD says.
+        TpmHt::NV_INDEX => {
+            use tpm2::structures::TpmaNv;
+            match engine.state.perm.nv.get(h) {
+                Some(i) if i.is_pin() && !is_nv_write(cc) => i.pin_open(),
+                _ => nv_allows(engine, h, cc, TpmaNv::AUTHWRITE, TpmaNv::AUTHREAD),
+            }
+        }
+        TpmHt::PCR => true,
         _ => false,
     }
 }
 
 /// The entity has a policy that a policy session may satisfy.
-fn auth_policy_available(engine: &Engine, h: TpmHandle) -> bool {
+fn auth_policy_available(engine: &Engine, h: TpmHandle, role: AuthRole, cc: TpmCc) -> bool {
     match h.ty() {
         TpmHt::PERMANENT => {
             matches!(
@@ -399,7 +455,14 @@ fn auth_policy_available(engine: &Engine, h: TpmHandle) -> bool {
             .state
             .object(h)
             .is_some_and(|o| !o.public_only && o.sequence.is_none()),
-        TpmHt::NV_INDEX => !entity::auth_policy(engine, h).1.is_empty(),
+        // POLICYWRITE for writes, POLICYREAD for reads; the ADMIN role (NV_ChangeAuth,
+        // NV_UndefineSpaceSpecial) only needs a policy.
+        TpmHt::NV_INDEX => {
+            use tpm2::structures::TpmaNv;
+            !entity::auth_policy(engine, h).1.is_empty()
+                && (role == AuthRole::Admin
+                    || nv_allows(engine, h, cc, TpmaNv::POLICYWRITE, TpmaNv::POLICYREAD))
+        }
         // No PCR belongs to a policy group.
         _ => false,
     }
@@ -479,8 +542,17 @@ fn check_policy(
     if !ok {
         return Err(TpmRc::POLICY_FAIL);
     }
-    if p.nv_written.is_some() && h.ty() != TpmHt::NV_INDEX {
-        return Err(TpmRc::POLICY_FAIL);
+    if let Some(want) = p.nv_written {
+        // TPM2_PolicyNvWritten: the authorized entity is an NV index whose WRITTEN is `want`.
+        let written = engine
+            .state
+            .perm
+            .nv
+            .get(h)
+            .map(|i| i.has(tpm2::structures::TpmaNv::WRITTEN));
+        if written != Some(want) {
+            return Err(TpmRc::POLICY_FAIL);
+        }
     }
     Ok(())
 }
@@ -584,7 +656,7 @@ fn check_auth_session(
         check_locked_out(engine, h == TpmHandle::LOCKOUT)?;
     }
     if is_policy {
-        if !auth_policy_available(engine, h) {
+        if !auth_policy_available(engine, h, role, cmd.cc) {
             return Err(TpmRc::AUTH_UNAVAILABLE);
         }
         if let Some(s) = engine.state.vol.sessions.get(&handle.0) {
@@ -594,7 +666,7 @@ fn check_auth_session(
         if policy_required(engine, h, role) {
             return Err(TpmRc::AUTH_TYPE);
         }
-        if !auth_value_available(engine, h, role) {
+        if !auth_value_available(engine, h, role, cmd.cc) {
             return Err(TpmRc::AUTH_UNAVAILABLE);
         }
     }
@@ -605,6 +677,9 @@ fn check_auth_session(
         let expected = expected_command_hmac(engine, cmd, slots, decrypt, encrypt, i);
         ct_eq(given, &expected)
     };
+    if include_auth || handle == TpmHandle::PASSWORD {
+        pin_checked(engine, h, ok);
+    }
     if ok {
         Ok(())
     } else {

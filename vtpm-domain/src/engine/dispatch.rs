@@ -195,21 +195,28 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         return Err(TpmRc::INITIALIZE);
     }
 
-    // §5.4 handle area validation.
+    // §5.4 handle area validation. As in the reference implementation, a handle of the wrong
+    // type (TPM_RC_VALUE) or a missing one fails while the handle area is unmarshalled, in
+    // order; whether the entities exist is checked once all handles are read.
     let mut r = Reader::new(&command[HEADER_SIZE..]);
     let mut handles = Vec::with_capacity(entry.handles.len());
+    let mut absent = None;
     for (i, kind) in entry.handles.iter().enumerate() {
         let n = u8::try_from(i + 1).unwrap_or(u8::MAX);
         let h = TpmHandle::unmarshal(&mut r).map_err(|_| TpmRc::INSUFFICIENT.with_handle(n))?;
-        entity::check_handle(engine, *kind, h).map_err(|rc| {
+        match entity::check_handle(engine, *kind, h) {
+            Ok(()) => {}
+            Err(TpmRc::VALUE) => return Err(TpmRc::VALUE.with_handle(n)),
             // TPM_RC_REFERENCE_H0..H6 number the handle in the code itself (part 2 §6.6.3).
-            if rc == TpmRc::REFERENCE_H0 {
-                TpmRc(rc.0 + u32::from(n - 1))
-            } else {
-                rc.with_handle(n)
+            Err(TpmRc::REFERENCE_H0) => {
+                absent = absent.or(Some(TpmRc(TpmRc::REFERENCE_H0.0 + u32::from(n - 1))));
             }
-        })?;
+            Err(rc) => absent = absent.or(Some(rc.with_handle(n))),
+        }
         handles.push(h);
+    }
+    if let Some(rc) = absent {
+        return Err(rc);
     }
 
     // §5.5 session area validation; §5.6 authorization checks and §5.7 parameter decryption

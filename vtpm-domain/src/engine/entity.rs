@@ -40,6 +40,10 @@ pub(crate) enum HandleKind {
     PolicySession,
     /// TPMI_DH_PARENT+: a loaded object, a hierarchy or TPM_RH_NULL (TPM2_CreateLoaded).
     Parent,
+    /// TPMI_RH_NV_INDEX: a defined NV index.
+    NvIndex,
+    /// TPMI_RH_NV_AUTH: owner, platform or a defined NV index.
+    NvAuth,
 }
 
 /// Number of PCRs in every bank (PC Client profile).
@@ -77,8 +81,7 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             match ty {
                 TpmHt::TRANSIENT | TpmHt::PERSISTENT => object_present(engine, h),
                 TpmHt::PCR => pcr_index(h).map(|_| ()),
-                // No NV index is defined until the NV commands exist.
-                TpmHt::NV_INDEX => Err(TpmRc::HANDLE),
+                TpmHt::NV_INDEX => nv_present(engine, h),
                 TpmHt::PERMANENT => match h {
                     TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
                     TpmHandle::LOCKOUT => Ok(()),
@@ -126,6 +129,17 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
             TpmHandle::NULL => Ok(()),
             _ if matches!(ty, TpmHt::TRANSIENT | TpmHt::PERSISTENT) => object_present(engine, h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::NvIndex => {
+            if ty != TpmHt::NV_INDEX {
+                return Err(TpmRc::VALUE);
+            }
+            nv_present(engine, h)
+        }
+        K::NvAuth => match h {
+            TpmHandle::OWNER | TpmHandle::PLATFORM => hierarchy(h),
+            _ if ty == TpmHt::NV_INDEX => nv_present(engine, h),
             _ => Err(TpmRc::VALUE),
         },
         K::PolicySession => {
@@ -179,6 +193,22 @@ fn object_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
     }
 }
 
+/// A defined NV index that its hierarchy lets be seen (the reference implementation's
+/// NvIndexIsAccessible): owner indices disappear while shEnable is clear, platform-created ones
+/// while phEnableNV is clear (TPM_RC_HANDLE).
+fn nv_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
+    let Some(index) = engine.state.perm.nv.get(h) else {
+        return Err(TpmRc::HANDLE);
+    };
+    let v = &engine.state.vol;
+    let visible = if index.has(tpm2::structures::TpmaNv::PLATFORMCREATE) {
+        v.ph_enable_nv
+    } else {
+        v.sh_enable
+    };
+    if visible { Ok(()) } else { Err(TpmRc::HANDLE) }
+}
+
 fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
     // A session handle beyond HMAC/POLICY_SESSION_LAST is no TPMI_SH_* / TPMI_DH_CONTEXT
     // (TPM_RC_VALUE, as libtpms).
@@ -196,10 +226,13 @@ fn session_present(engine: &Engine, h: TpmHandle) -> Result<(), TpmRc> {
 }
 
 /// The Name of an entity (part 1 §16): nameAlg || H(public area) for objects, the handle
-/// itself for everything else. (NV indices, whose Name is also a digest, arrive with the NV
-/// commands.)
+/// and NV indices, the handle itself for everything else.
 pub(crate) fn name(engine: &Engine, h: TpmHandle) -> Vec<u8> {
     match h.ty() {
+        TpmHt::NV_INDEX => match engine.state.perm.nv.get(h) {
+            Some(i) => i.name(),
+            None => h.0.to_be_bytes().to_vec(),
+        },
         TpmHt::TRANSIENT | TpmHt::PERSISTENT => match engine.state.object(h) {
             Some(o) => o.name.clone(),
             None => h.0.to_be_bytes().to_vec(),
@@ -219,6 +252,13 @@ pub(crate) fn auth_value(engine: &Engine, h: TpmHandle) -> Zeroizing<Vec<u8>> {
             .map(|o| o.sensitive.auth.clone())
             .unwrap_or_default(),
         TpmHt::PCR => Zeroizing::new(Vec::new()),
+        TpmHt::NV_INDEX => engine
+            .state
+            .perm
+            .nv
+            .get(h)
+            .map(|i| i.auth.clone())
+            .unwrap_or_default(),
         _ => match h {
             TpmHandle::OWNER => p.owner_auth.clone(),
             TpmHandle::ENDORSEMENT => p.endorsement_auth.clone(),
@@ -237,6 +277,10 @@ pub(crate) fn auth_policy(engine: &Engine, h: TpmHandle) -> (TpmAlgId, Vec<u8>) 
         TpmHt::TRANSIENT | TpmHt::PERSISTENT => engine.state.object(h).map_or_else(
             || (TpmAlgId::NULL, Vec::new()),
             |o| (o.public.name_alg, o.public.auth_policy.as_bytes().to_vec()),
+        ),
+        TpmHt::NV_INDEX => engine.state.perm.nv.get(h).map_or_else(
+            || (TpmAlgId::NULL, Vec::new()),
+            |i| (i.public.name_alg, i.public.auth_policy.as_bytes().to_vec()),
         ),
         _ => match h {
             TpmHandle::OWNER => p.owner_policy.clone().into_parts(),

@@ -19,6 +19,7 @@ pub(crate) mod commands;
 pub(crate) mod crypto_state;
 pub(crate) mod dispatch;
 pub(crate) mod entity;
+pub(crate) mod nv;
 pub(crate) mod object;
 pub(crate) mod pcr;
 pub(crate) mod rcmap;

@@ -9,7 +9,8 @@
 //! magic     8 bytes  "VTPMSTAT"
 //! version   u16      1
 //! sections  repeated: tag u16, length u32, body
-//!             1 permanent, 2 volatile, 3 saved-by-Shutdown(STATE) (optional)
+//!             1 permanent, 2 volatile, 3 saved-by-Shutdown(STATE) (optional),
+//!             4 NV indices (optional: absent when no index was ever defined; `nv.rs`)
 //! digest    32 bytes SHA-256 of everything before it
 //! ```
 //!
@@ -31,6 +32,7 @@ use super::Platform;
 use super::codec::{Loader, Persist, Writer};
 use super::crypto::drbg::CtrDrbg;
 use super::crypto::hash::{HashAlg, digest};
+use super::nv::NvStore;
 use super::object::Object;
 use super::pcr::PcrBanks;
 use super::session::Session;
@@ -210,6 +212,8 @@ pub(crate) struct Permanent {
     pub restart_count: u32,
     /// How the TPM was last shut down.
     pub shutdown: ShutdownKind,
+    /// NV indices (saved as their own section of the blob).
+    pub nv: NvStore,
 }
 
 /// What TPM2_Shutdown(STATE) keeps for TPM2_Startup(STATE) (part 1 §12.2.3: "TPM Resume").
@@ -353,6 +357,7 @@ impl State {
             restart_count: 0,
             // A new TPM starts as if orderly shut down (as libtpms manufactures).
             shutdown: ShutdownKind::Clear,
+            nv: NvStore::default(),
         };
         let vol = Volatile::new(platform, &allocation);
         Self {
@@ -434,6 +439,10 @@ impl State {
             w.u16(SECTION_SAVED);
             w.nested(|w| saved.save(w));
         }
+        if !self.perm.nv.is_pristine() {
+            w.u16(SECTION_NV);
+            w.nested(|w| self.perm.nv.save(w));
+        }
         let d = digest(HashAlg::Sha256, &[&w.out]);
         w.out.extend_from_slice(&d);
         w.out
@@ -456,7 +465,7 @@ impl State {
         if version != VERSION {
             return Err(StateError::UnsupportedVersion(version));
         }
-        let (mut perm, mut vol, mut saved) = (None, None, None);
+        let (mut perm, mut vol, mut saved, mut nv) = (None::<Permanent>, None, None, None);
         while r.remaining() > 0 {
             let tag = r.u16("section tag")?;
             match tag {
@@ -469,11 +478,16 @@ impl State {
                 SECTION_SAVED if saved.is_none() => {
                     saved = Some(r.nested("saved", Saved::load)?);
                 }
+                SECTION_NV if nv.is_none() => {
+                    nv = Some(r.nested("NV indices", NvStore::load)?);
+                }
                 other => return Err(StateError::BadSection(other)),
             }
         }
+        let mut perm = perm.ok_or(StateError::BadSection(SECTION_PERMANENT))?;
+        perm.nv = nv.unwrap_or_default();
         Ok(Self {
-            perm: perm.ok_or(StateError::BadSection(SECTION_PERMANENT))?,
+            perm,
             vol: vol.ok_or(StateError::BadSection(SECTION_VOLATILE))?,
             saved,
         })
@@ -485,6 +499,7 @@ const VERSION: u16 = 1;
 const SECTION_PERMANENT: u16 = 1;
 const SECTION_VOLATILE: u16 = 2;
 const SECTION_SAVED: u16 = 3;
+const SECTION_NV: u16 = 4;
 
 /// Most persistent objects or loaded transient objects/sessions a blob may hold.
 const MAX_ENTRIES: usize = 4096;
@@ -587,6 +602,7 @@ impl Persist for Permanent {
                 2 => ShutdownKind::State,
                 _ => return Err(StateError::BadValue("shutdown kind")),
             },
+            nv: NvStore::default(),
         })
     }
 }

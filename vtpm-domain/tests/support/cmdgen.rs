@@ -1743,3 +1743,273 @@ pub(crate) fn agree(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
         Cmp::Prefix(n) => a.len() == b.len() && a[..n.min(a.len())] == b[..n.min(b.len())],
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// NV storage sequences (part 3 §31)
+// ---------------------------------------------------------------------------------------------
+
+const CC_NV_DEFINE_SPACE: u32 = 0x12A;
+const CC_NV_UNDEFINE_SPACE: u32 = 0x122;
+const CC_NV_READ_PUBLIC: u32 = 0x169;
+const CC_NV_WRITE: u32 = 0x137;
+const CC_NV_READ: u32 = 0x14E;
+const CC_NV_INCREMENT: u32 = 0x134;
+const CC_NV_SET_BITS: u32 = 0x135;
+const CC_NV_EXTEND: u32 = 0x136;
+const CC_NV_WRITE_LOCK: u32 = 0x138;
+const CC_NV_READ_LOCK: u32 = 0x14F;
+const CC_NV_GLOBAL_WRITE_LOCK: u32 = 0x132;
+const CC_NV_CHANGE_AUTH: u32 = 0x13B;
+
+/// The NV handles the sequences use (a small pool, so that commands meet defined indices).
+const NV_POOL: [u32; 4] = [0x0150_0100, 0x0150_0101, 0x0150_0102, 0x01C1_0003];
+
+/// What the generator last tried to define at a pool handle (it may have been refused).
+#[derive(Clone, Copy, Default)]
+struct NvModel {
+    size: u16,
+    auth: bool,
+    /// A PIN index may have been defined here (ever: an undefine may have failed): writes are
+    /// then whole (libtpms leaves the bytes a first partial write of a PIN index skips as
+    /// whatever its NV held).
+    pin: bool,
+}
+
+/// TPMA_NV bits the generator combines.
+const NV_RW_BITS: [u32; 8] = [
+    1 << 0,  // PPWRITE
+    1 << 1,  // OWNERWRITE
+    1 << 2,  // AUTHWRITE
+    1 << 3,  // POLICYWRITE
+    1 << 16, // PPREAD
+    1 << 17, // OWNERREAD
+    1 << 18, // AUTHREAD
+    1 << 19, // POLICYREAD
+];
+const NV_EXTRA_BITS: [u32; 8] = [
+    1 << 12, // WRITEALL
+    1 << 13, // WRITEDEFINE
+    1 << 14, // WRITE_STCLEAR
+    1 << 15, // GLOBALLOCK
+    1 << 31, // READ_STCLEAR
+    1 << 25, // NO_DA
+    1 << 27, // CLEAR_STCLEAR
+    1 << 26, // ORDERLY
+];
+const NV_PLATFORMCREATE: u32 = 1 << 30;
+
+impl Gen {
+    fn nv_step(&mut self, model: &mut [NvModel; 4]) {
+        let malformed = self.rng.chance(1, 9);
+        let before = self.out.len();
+        let slot = self.rng.below(NV_POOL.len());
+        let h = NV_POOL[slot];
+        match self.rng.below(16) {
+            0..=2 => self.nv_define(slot, model),
+            3 => self.nv_undefine(h),
+            4 | 5 => self.nv_write(h, model[slot]),
+            6 | 7 => self.nv_read(h, model[slot]),
+            8 => self.nv_simple(h, model[slot], "NV_Increment", CC_NV_INCREMENT, Vec::new()),
+            9 => {
+                let bits = self.rng.next_u64().to_be_bytes();
+                self.nv_simple(h, model[slot], "NV_SetBits", CC_NV_SET_BITS, bits.to_vec());
+            }
+            10 => {
+                let n = self.rng.pick(&[0usize, 1, 20, 64, 1024]);
+                let data = self.rng.bytes(n);
+                let p = B::new().b(&data).done();
+                self.nv_simple(h, model[slot], "NV_Extend", CC_NV_EXTEND, p);
+            }
+            11 => self.nv_simple(h, model[slot], "NV_WriteLock", CC_NV_WRITE_LOCK, Vec::new()),
+            12 => self.nv_simple(h, model[slot], "NV_ReadLock", CC_NV_READ_LOCK, Vec::new()),
+            13 => {
+                let by = self.rng.pick(&[RH_OWNER, RH_PLATFORM, 0x4000_000B]);
+                self.push(
+                    Cmd::new("NV_GlobalWriteLock", CC_NV_GLOBAL_WRITE_LOCK)
+                        .h(H::Fixed(by))
+                        .pw(),
+                );
+            }
+            14 => {
+                let pw = if model[slot].auth { &b"pw"[..] } else { b"" };
+                self.push(
+                    Cmd::new("NV_ChangeAuth", CC_NV_CHANGE_AUTH)
+                        .h(H::Fixed(h))
+                        .session(pw_session(pw))
+                        .p(B::new().b(b"new").done()),
+                );
+            }
+            _ => {
+                let h = if self.rng.chance(1, 8) {
+                    0x0150_0FFF
+                } else {
+                    h
+                };
+                self.push(Cmd::new("NV_ReadPublic", CC_NV_READ_PUBLIC).h(H::Fixed(h)));
+            }
+        }
+        if malformed && self.out.len() > before {
+            self.malform();
+        }
+    }
+
+    fn nv_define(&mut self, slot: usize, model: &mut [NvModel; 4]) {
+        let h = NV_POOL[slot];
+        let nt: u32 = if self.rng.chance(1, 20) {
+            3
+        } else {
+            self.rng.pick(&[0, 0, 0, 1, 2, 4, 8, 9])
+        };
+        let alg = if self.rng.chance(1, 20) {
+            0x0010
+        } else {
+            self.rng
+                .pick(&[ALG_SHA256, ALG_SHA256, ALG_SHA1, ALG_SHA384])
+        };
+        let dlen = u16::try_from(digest_len(alg)).unwrap_or(0);
+        let size: u16 = match nt {
+            0 if self.rng.chance(1, 8) => self.rng.pick(&[0, 1025, 2048, 2049]),
+            0 => self.rng.pick(&[1, 8, 16, 32, 100, 500]),
+            1 | 2 | 8 | 9 if self.rng.chance(1, 10) => 4,
+            1 | 2 | 8 | 9 => 8,
+            4 if self.rng.chance(1, 10) => 20 + 32 - dlen.min(52),
+            _ => dlen,
+        };
+        let mut attrs = nt << 4;
+        for bit in NV_RW_BITS {
+            if self.rng.chance(1, 2) {
+                attrs |= bit;
+            }
+        }
+        // Usually some way to read and to write.
+        if NV_RW_BITS[4..].iter().all(|b| attrs & b == 0) && self.rng.chance(9, 10) {
+            attrs |= 1 << 18;
+        }
+        if NV_RW_BITS[..4].iter().all(|b| attrs & b == 0) && self.rng.chance(9, 10) {
+            attrs |= 1 << 2;
+        }
+        for bit in NV_EXTRA_BITS {
+            if self.rng.chance(1, 9) {
+                attrs |= bit;
+            }
+        }
+        if self.rng.chance(2, 3) {
+            attrs |= 1 << 25; // NO_DA
+        }
+        if self.rng.chance(1, 25) {
+            attrs |= self
+                .rng
+                .pick(&[1u32 << 29, 1 << 11, 1 << 28, 1 << 10, 1 << 20]);
+        }
+        let by = if self.rng.chance(1, 4) {
+            if self.rng.chance(9, 10) {
+                attrs |= NV_PLATFORMCREATE;
+            }
+            RH_PLATFORM
+        } else {
+            if self.rng.chance(1, 20) {
+                attrs |= NV_PLATFORMCREATE;
+            }
+            RH_OWNER
+        };
+        let auth = self.rng.chance(1, 2);
+        let policy = if self.rng.chance(1, 4) {
+            let n = if self.rng.chance(1, 8) {
+                20
+            } else {
+                usize::from(dlen)
+            };
+            self.rng.bytes(n)
+        } else {
+            Vec::new()
+        };
+        let public = B::new()
+            .u32(h)
+            .u16(alg)
+            .u32(attrs)
+            .b(&policy)
+            .u16(size)
+            .done();
+        let auth_bytes: &[u8] = if auth { b"pw" } else { b"" };
+        let pin = model[slot].pin || matches!(nt, 8 | 9);
+        model[slot] = NvModel { size, auth, pin };
+        self.push(
+            Cmd::new("NV_DefineSpace", CC_NV_DEFINE_SPACE)
+                .h(H::Fixed(by))
+                .pw()
+                .p(B::new().b(auth_bytes).b(&public).done()),
+        );
+    }
+
+    fn nv_undefine(&mut self, h: u32) {
+        let by = self.rng.pick(&[RH_OWNER, RH_OWNER, RH_PLATFORM]);
+        self.push(
+            Cmd::new("NV_UndefineSpace", CC_NV_UNDEFINE_SPACE)
+                .h(H::Fixed(by))
+                .h(H::Fixed(h))
+                .pw(),
+        );
+    }
+
+    /// The authorization handle and password of an NV access: owner, platform, the index
+    /// itself (with its password, now and then a wrong one) or another index.
+    fn nv_auth(&mut self, h: u32, m: NvModel) -> (u32, Vec<u8>) {
+        match self.rng.below(8) {
+            0 | 1 => (RH_OWNER, Vec::new()),
+            2 => (RH_PLATFORM, Vec::new()),
+            3 => (self.rng.pick(&NV_POOL), Vec::new()),
+            _ if self.rng.chance(1, 25) => (h, b"wrong".to_vec()),
+            _ => (h, if m.auth { b"pw".to_vec() } else { Vec::new() }),
+        }
+    }
+
+    fn nv_simple(&mut self, h: u32, m: NvModel, kind: &'static str, cc: u32, params: Vec<u8>) {
+        let (auth, pw) = self.nv_auth(h, m);
+        self.push(
+            Cmd::new(kind, cc)
+                .h(H::Fixed(auth))
+                .h(H::Fixed(h))
+                .session(pw_session(&pw))
+                .p(params),
+        );
+    }
+
+    fn nv_range(&mut self, m: NvModel) -> (u16, u16) {
+        let size = usize::from(m.size);
+        let (len, off) = if self.rng.chance(1, 6) {
+            (self.rng.below(1100), self.rng.below(size + 3))
+        } else {
+            let off = self.rng.below(size + 1);
+            (self.rng.below(size - off + 1).min(1024), off)
+        };
+        (
+            u16::try_from(len).unwrap_or(0),
+            u16::try_from(off).unwrap_or(0),
+        )
+    }
+
+    fn nv_write(&mut self, h: u32, m: NvModel) {
+        let (len, off) = if m.pin { (8, 0) } else { self.nv_range(m) };
+        let data = self.rng.bytes(usize::from(len).min(1024));
+        let p = B::new().b(&data).u16(off).done();
+        self.nv_simple(h, m, "NV_Write", CC_NV_WRITE, p);
+    }
+
+    fn nv_read(&mut self, h: u32, m: NvModel) {
+        let (len, off) = self.nv_range(m);
+        let p = B::new().u16(len).u16(off).done();
+        self.nv_simple(h, m, "NV_Read", CC_NV_READ, p);
+    }
+}
+
+/// A seeded sequence of NV commands on a pool of four index handles: defines of every type
+/// with random attributes, sizes, hashes, passwords and policies (many refused), and accesses
+/// through owner, platform, the index or another index, with random ranges.
+pub(crate) fn generate_nv(seed: u64, n: usize) -> Vec<Cmd> {
+    let mut g = Gen::new(seed ^ 0x4E56_4E56);
+    let mut model = [NvModel::default(); 4];
+    while g.out.len() < n {
+        g.nv_step(&mut model);
+    }
+    g.out
+}

@@ -247,7 +247,7 @@ pub(crate) fn cross_check(verbose: &str, flow: fn(&mut dyn Tpm, &mut Log)) {
 pub(crate) struct Pair {
     pub(crate) ours: Engine,
     pub(crate) conn: SwtpmTransport,
-    _swtpm: Swtpm,
+    swtpm: Swtpm,
 }
 
 impl Pair {
@@ -257,15 +257,19 @@ impl Pair {
             Swtpm::spawn(SwtpmOptions::default()).expect("swtpm must be installed for these tests");
         let conn = swtpm.connect().unwrap();
         let ours = Engine::manufacture(Box::new(LabelPlatform::new(label)));
-        let mut pair = Pair {
-            ours,
-            conn,
-            _swtpm: swtpm,
-        };
+        let mut pair = Pair { ours, conn, swtpm };
         let startup = build_command(TpmCc::STARTUP, &[], &[], &[0, 0]).unwrap();
         let (a, b) = pair.both(&startup);
         assert_eq!((rc_of(&a), rc_of(&b)), (TpmRc::SUCCESS, TpmRc::SUCCESS));
         pair
+    }
+
+    /// A power cycle of both (_TPM_Init, swtpm's CMD_INIT): both then wait for TPM2_Startup.
+    pub(crate) fn power_cycle(&mut self) {
+        self.ours.power_on();
+        let mut ctrl = self.swtpm.control().expect("swtpm control channel");
+        ctrl.init(false).expect("swtpm CMD_INIT");
+        self.conn = self.swtpm.connect().expect("reconnect to swtpm");
     }
 
     /// swtpm's response, after any TPM_RC_RETRY.

@@ -34,7 +34,7 @@
 //! resources must enforce them (saved-context sizes and gap, NV index count and size). The PCR
 //! properties are computed from the rules `crate::engine::pcr` enforces. No command needs
 //! physical presence or is audited, so TPM_CAP_PP_COMMANDS and TPM_CAP_AUDIT_COMMANDS are
-//! empty; no NV index and no ACT exist.
+//! empty; no ACT exists. NV indices are listed from `nv::NvStore`.
 //!
 //! # Identity
 //!
@@ -98,8 +98,6 @@ pub(crate) const ENTRIES: &[Entry] = &[
 pub(crate) const CONTEXT_GAP_MAX: u32 = 0xFFFF;
 /// TPM_PT_NV_INDEX_MAX: the largest NV index data area.
 pub(crate) const NV_INDEX_MAX: u32 = 2048;
-/// NV indices this TPM holds.
-pub(crate) const MAX_NV_INDICES: usize = 64;
 /// TPM_PT_CONTEXT_HASH: the integrity hash of saved contexts.
 pub(crate) const CONTEXT_HASH: TpmAlgId = TpmAlgId::SHA512;
 /// TPM_PT_CONTEXT_SYM: the cipher of saved contexts.
@@ -539,9 +537,9 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         | TpmPt::VENDOR_COMMANDS
         | TpmPt::MODES
         | TpmPt::ALGORITHM_SET
-        | TpmPt::NV_WRITE_RECOVERY
-        | TpmPt::HR_NV_INDEX
-        | TpmPt::NV_COUNTERS => 0,
+        | TpmPt::NV_WRITE_RECOVERY => 0,
+        TpmPt::HR_NV_INDEX => n32(p.nv.indices.len()),
+        TpmPt::NV_COUNTERS => n32(p.nv.counters()),
         TpmPt::TOTAL_COMMANDS | TpmPt::LIBRARY_COMMANDS => commands,
         TpmPt::NV_BUFFER_MAX => n32(MAX_NV_BUFFER_SIZE),
         TpmPt::MAX_CAP_BUFFER => MAX_CAP_BUFFER,
@@ -554,7 +552,7 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         TpmPt::HR_TRANSIENT_AVAIL => avail(MAX_LOADED_OBJECTS, e.state.vol.objects.len()),
         TpmPt::HR_PERSISTENT => n32(p.persistent.len()),
         TpmPt::HR_PERSISTENT_AVAIL => avail(MAX_PERSISTENT_OBJECTS, p.persistent.len()),
-        TpmPt::NV_COUNTERS_AVAIL => n32(MAX_NV_INDICES),
+        TpmPt::NV_COUNTERS_AVAIL => n32(p.nv.counters_avail()),
         TpmPt::LOADED_CURVES => n32(ECC_CURVES.len()),
         TpmPt::LOCKOUT_COUNTER => p.da.failed_tries,
         TpmPt::MAX_AUTH_FAIL => p.da.max_tries,
@@ -798,8 +796,14 @@ fn handles_of_type(e: &Engine, start: TpmHandle) -> Result<Vec<(u32, TpmHandle)>
     let ty = start.ty();
     let mut v: Vec<(u32, TpmHandle)> = match ty {
         TpmHt::PCR => (0..PCR_COUNT).map(|i| (i, TpmHandle(i))).collect(),
-        // No NV index is defined yet (the NV commands are not implemented).
-        TpmHt::NV_INDEX => Vec::new(),
+        TpmHt::NV_INDEX => e
+            .state
+            .perm
+            .nv
+            .indices
+            .keys()
+            .map(|&h| (h, TpmHandle(h)))
+            .collect(),
         // TPM_HT_LOADED_SESSION / TPM_HT_SAVED_SESSION (part 2 §7.2): loaded and context-saved
         // sessions of either kind, ordered by their session index.
         TpmHt::HMAC_SESSION | TpmHt::POLICY_SESSION => {

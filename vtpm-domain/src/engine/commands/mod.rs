@@ -7,6 +7,7 @@ mod capability;
 mod context;
 mod hash;
 mod keys;
+mod nv;
 mod object;
 mod pcr;
 mod policy;
@@ -28,4 +29,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     keys::ENTRIES,
     session::ENTRIES,
     policy::ENTRIES,
+    nv::ENTRIES,
 ];

@@ -7,6 +7,9 @@
 //! | STATE | CLEAR | TPM Restart: PCRs reset, saved contexts stay valid |
 //! | STATE | STATE | TPM Resume: PCRs restored from the saved state |
 //! | none or CLEAR | STATE | TPM_RC_VALUE |
+//!
+//! TPM Reset and TPM Restart also clear the NV indices' STCLEAR locks and CLEAR_STCLEAR
+//! written flags (`nv::NvStore::startup_clear`, part 2 §13.4).
 
 use tpm2::rc::TpmRc;
 use tpm2::st::TpmSu;
@@ -87,6 +90,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.sessions = saved.sessions;
             st.vol.session_contexts = saved.session_contexts;
             st.perm.restart_count = st.perm.restart_count.wrapping_add(1);
+            st.perm.nv.startup_clear(false);
         }
         _ => {
             // TPM Reset (volatile state, including the NULL seed, was renewed at _TPM_Init).
@@ -97,6 +101,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.vol.pcr.set_startup_locality(locality);
             st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
             st.perm.restart_count = 0;
+            st.perm.nv.startup_clear(true);
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
