@@ -183,7 +183,10 @@ fn refusals_follow_the_tag_plus_three_rule() {
     q.splice(30..32, [0, 4]);
     q.insert(35, 0x01);
     q[5] += 1;
-    assert_eq!(Request::parse(&q).unwrap_err().reason, "PCR selection beyond PCR 23");
+    assert_eq!(
+        Request::parse(&q).unwrap_err().reason,
+        "PCR selection beyond PCR 23"
+    );
 
     // Too many kernels.
     let mut body = Vec::new();

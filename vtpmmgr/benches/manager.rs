@@ -6,6 +6,13 @@
 //! `cargo bench -p vtpmmgr --bench manager` (environment: `VTPMMGR_BENCH_N`, default 20000
 //! vTPMs; `VTPMMGR_BENCH_DIR`, default the system temporary directory: put it on the disk you
 //! care about).
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "a benchmark: any failure aborts the run"
+)]
 
 use std::fmt::Arguments;
 use std::path::PathBuf;
@@ -24,7 +31,7 @@ type Mgr = Manager<SwtpmTransport, FileDevice>;
 
 fn quiet(_: Arguments<'_>) {}
 
-fn start(sw: &Swtpm, disk: &PathBuf) -> (Mgr, Duration) {
+fn start(sw: &Swtpm, disk: &std::path::Path) -> (Mgr, Duration) {
     let (dev, _) = FileDevice::open_or_create(disk).expect("image");
     let t = Instant::now();
     let (m, _) = Manager::start(
@@ -78,7 +85,10 @@ fn stats(label: &str, mut v: Vec<Duration>) {
 }
 
 fn main() {
-    assert!(swtpm_installed(), "the bench needs swtpm (Debian package `swtpm`)");
+    assert!(
+        swtpm_installed(),
+        "the bench needs swtpm (Debian package `swtpm`)"
+    );
     let n: usize = std::env::var("VTPMMGR_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -87,8 +97,13 @@ fn main() {
     let dir = base.join(format!("vtpmmgr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let disk = dir.join("mgr.img");
-    let sw = Swtpm::spawn_on_state(SwtpmOptions { startup_clear: true }, &dir.join("hwtpm"))
-        .expect("swtpm");
+    let sw = Swtpm::spawn_on_state(
+        SwtpmOptions {
+            startup_clear: true,
+        },
+        &dir.join("hwtpm"),
+    )
+    .expect("swtpm");
 
     // References, same run: swtpm round trip and an fdatasync of a file on the image's disk.
     let mut client = Client::new(sw.connect().unwrap());
@@ -134,7 +149,14 @@ fn main() {
     while !full {
         let uuid = rng.uuid();
         let t = Instant::now();
-        match call(&mut m, admin, &Request::VtpmNew { group: 0, uuid: Some(uuid) }) {
+        match call(
+            &mut m,
+            admin,
+            &Request::VtpmNew {
+                group: 0,
+                uuid: Some(uuid),
+            },
+        ) {
             Ok(_) => {
                 new_t.push(t.elapsed());
                 uuids.push(uuid);
@@ -143,7 +165,11 @@ fn main() {
             Err(e) => panic!("VTPM_NEW failed after {} vTPMs: {e}", uuids.len()),
         }
         if uuids.len() % 2000 == 0 && !full {
-            eprintln!("  {} vTPMs, {:.1} s", uuids.len(), fill.elapsed().as_secs_f64());
+            eprintln!(
+                "  {} vTPMs, {:.1} s",
+                uuids.len(),
+                fill.elapsed().as_secs_f64()
+            );
         }
         if uuids.len() >= n && std::env::var_os("VTPMMGR_BENCH_UNTIL_FULL").is_none() {
             break;
@@ -155,7 +181,10 @@ fn main() {
     let mut load_t = Vec::new();
     for i in 0..1000u32 {
         let uuid = uuids[(rng.next() % uuids.len() as u64) as usize];
-        let peer = Peer::Domain { uuid, kernel_hash: kernel };
+        let peer = Peer::Domain {
+            uuid,
+            kernel_hash: kernel,
+        };
         let key = Zeroizing::new(vec![(i % 251) as u8; 52 + (i as usize % 13)]);
         let mut c = m.connect(peer);
         let t = Instant::now();
@@ -172,9 +201,12 @@ fn main() {
         m.disconnect(c);
     }
     drop(m);
-    let (_m, t_open) = start(&sw, &disk);
+    let (reopened, t_open) = start(&sw, &disk);
 
-    println!("vtpmmgr bench: swtpm 0.7 as the hardware TPM, image {}", disk.display());
+    println!(
+        "vtpmmgr bench: swtpm 0.7 as the hardware TPM, image {}",
+        disk.display()
+    );
     stats("reference: swtpm TPM2_GetRandom round trip", rt);
     stats("reference: fdatasync of a file on that disk", sync);
     println!(
@@ -186,12 +218,15 @@ fn main() {
     stats("VTPM_NEW (one commit each)", new_t);
     stats("SAVEHASHKEY (commit + NV increment)", save_t);
     stats("LOADHASHKEY", load_t);
-    println!("start + format a blank image: {:.1} ms", t_format.as_secs_f64() * 1e3);
+    println!(
+        "start + format a blank image: {:.1} ms",
+        t_format.as_secs_f64() * 1e3
+    );
     println!(
         "start + open the full image (TPM start, unseal, verify every sector): {:.1} ms",
         t_open.as_secs_f64() * 1e3
     );
-    drop(_m);
+    drop(reopened);
     drop(sw);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -18,6 +18,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod hw;
+pub mod manager;
 pub mod seams;
 pub mod store;
 

@@ -31,9 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::Uuid;
 use crate::hw::{self, HwConfig, HwError, HwTpm, TpmInfo};
-use crate::protocol::{
-    self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo, tag,
-};
+use crate::protocol::{self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo, tag};
 use crate::seams::BlockDevice;
 use crate::store::{self, HeaderState, OpenReport, RootKey, Store, StoreError, VtpmRecord};
 
@@ -252,7 +250,10 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                     manager_uuid,
                     open: None,
                 };
-                Ok((Self::assemble(hw, store, binding, nv_auth, rng, log), report))
+                Ok((
+                    Self::assemble(hw, store, binding, nv_auth, rng, log),
+                    report,
+                ))
             }
             HeaderState::Formatted(copies) => {
                 let mut errors = Vec::new();
@@ -327,6 +328,10 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
     }
 
     /// The connection is gone: its vTPM is no longer open.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "ends the connection: the caller gives it up"
+    )]
     pub fn disconnect(&mut self, conn: Connection) {
         if let Peer::Domain { uuid, .. } = conn.peer {
             if self.open.get(&uuid) == Some(&conn.id) {
@@ -353,7 +358,11 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 "management requests are served only on the administrator's channel"
             };
             (self.log)(format_args!("connection {}: {request:?}: {why}", conn.id));
-            let reply_tag = if request.tag() == tag::REQ2 { tag::RSP2 } else { tag::RSP };
+            let reply_tag = if request.tag() == tag::REQ2 {
+                tag::RSP2
+            } else {
+                tag::RSP
+            };
             return protocol::Rejection {
                 tag: reply_tag,
                 code: ReturnCode::AUTHFAIL,
@@ -404,7 +413,9 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             },
             Request::GetQuote { nonce, pcrs, flags } => self.quote(conn, nonce, *pcrs, *flags),
             Request::GetRandom { count } => {
-                let n = usize::try_from(*count).unwrap_or(MAX_RANDOM).min(MAX_RANDOM);
+                let n = usize::try_from(*count)
+                    .unwrap_or(MAX_RANDOM)
+                    .min(MAX_RANDOM);
                 let mut out = alloc::vec![0u8; n];
                 self.hw.get_random(&mut out).map_err(hw_fail)?;
                 Ok(Reply::Random(out))
@@ -472,7 +483,10 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             ));
         }
         if pcrs == 0 {
-            return Err(refuse(ReturnCode::BAD_PARAMETER, "the quote selects no PCR"));
+            return Err(refuse(
+                ReturnCode::BAD_PARAMETER,
+                "the quote selects no PCR",
+            ));
         }
         let rec = self.lookup(&uuid)?;
         let group = self
@@ -708,6 +722,7 @@ fn public_area(tpm2b: &[u8]) -> Vec<u8> {
     tpm2b.get(2..).unwrap_or_default().to_vec()
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "used as `map_err(hw_fail)`")]
 fn hw_fail(e: HwError) -> Refusal {
     refuse(ReturnCode::FAIL, alloc::format!("hardware TPM: {e}"))
 }
@@ -738,7 +753,11 @@ pub fn group_info_hash(group: &store::GroupRecord) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(group.uuid.0);
     h.update(group.kernel_seq.to_be_bytes());
-    h.update(u32::try_from(group.kernels.len()).unwrap_or(0).to_be_bytes());
+    h.update(
+        u32::try_from(group.kernels.len())
+            .unwrap_or(0)
+            .to_be_bytes(),
+    );
     for k in &group.kernels {
         h.update(k);
     }

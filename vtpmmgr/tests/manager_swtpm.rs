@@ -2,6 +2,14 @@
 //! and of the TPM, another TPM cannot open the image, a rolled-back image is refused, the
 //! permission rules hold, and quotes verify with tpm2-tools.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::process::Command;
@@ -15,7 +23,11 @@ use vtpmmgr::store::StoreError;
 use zeroize::Zeroizing;
 
 fn key(seed: u8, len: usize) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new((0..len).map(|i| seed.wrapping_mul(31).wrapping_add(i as u8)).collect())
+    Zeroizing::new(
+        (0..len)
+            .map(|i| seed.wrapping_mul(31).wrapping_add(i as u8))
+            .collect(),
+    )
 }
 
 fn file_hash(p: &std::path::Path) -> [u8; 32] {
@@ -110,8 +122,18 @@ fn keys_survive_restarts_of_the_manager_and_the_tpm() {
         assert_eq!(load(&mut m, *u).unwrap(), *k, "{u}");
     }
     let mut a = admin(&mut m);
-    let Reply::VtpmList { total, uuids: listed } =
-        call(&mut m, &mut a, &Request::VtpmList { group: 0, offset: 0 }).unwrap()
+    let Reply::VtpmList {
+        total,
+        uuids: listed,
+    } = call(
+        &mut m,
+        &mut a,
+        &Request::VtpmList {
+            group: 0,
+            offset: 0,
+        },
+    )
+    .unwrap()
     else {
         panic!()
     };
@@ -169,7 +191,10 @@ fn a_rolled_back_image_is_refused_through_the_nv_counter() {
         matches!(err, StartError::Store(StoreError::RolledBack { .. })),
         "{err}"
     );
-    assert_eq!(Sha256::digest(std::fs::read(&disk).unwrap()).as_slice(), &Sha256::digest(&old)[..]);
+    assert_eq!(
+        Sha256::digest(std::fs::read(&disk).unwrap()).as_slice(),
+        &Sha256::digest(&old)[..]
+    );
     let _ = newer;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -187,14 +212,23 @@ fn permissions_hold_on_every_request() {
 
     // Unknown UUID: refused, not created.
     let mut c = domain(&mut m, Uuid([0xee; 16]), KERNEL);
-    assert_eq!(refused(call(&mut m, &mut c, &Request::SaveHashKey(key(1, 52)))), ReturnCode::BAD_PARAMETER);
-    assert_eq!(refused(call(&mut m, &mut c, &Request::LoadHashKey)), ReturnCode::BAD_PARAMETER);
+    assert_eq!(
+        refused(call(&mut m, &mut c, &Request::SaveHashKey(key(1, 52)))),
+        ReturnCode::BAD_PARAMETER
+    );
+    assert_eq!(
+        refused(call(&mut m, &mut c, &Request::LoadHashKey)),
+        ReturnCode::BAD_PARAMETER
+    );
     m.disconnect(c);
 
     // An unauthorised kernel is refused every time, retries included (Xen §3.9).
     let mut bad = domain(&mut m, uuids[0], [0x66; 32]);
     for _ in 0..3 {
-        assert_eq!(refused(call(&mut m, &mut bad, &Request::LoadHashKey)), ReturnCode::DISABLED);
+        assert_eq!(
+            refused(call(&mut m, &mut bad, &Request::LoadHashKey)),
+            ReturnCode::DISABLED
+        );
         assert_eq!(
             refused(call(&mut m, &mut bad, &Request::SaveHashKey(key(5, 52)))),
             ReturnCode::DISABLED
@@ -206,7 +240,10 @@ fn permissions_hold_on_every_request() {
     let mut first = domain(&mut m, uuids[0], KERNEL);
     call(&mut m, &mut first, &Request::LoadHashKey).unwrap();
     let mut second = domain(&mut m, uuids[0], KERNEL);
-    assert_eq!(refused(call(&mut m, &mut second, &Request::LoadHashKey)), ReturnCode::DISABLED);
+    assert_eq!(
+        refused(call(&mut m, &mut second, &Request::LoadHashKey)),
+        ReturnCode::DISABLED
+    );
     // Deleting an open vTPM is refused.
     let mut a = admin(&mut m);
     assert_eq!(
@@ -235,7 +272,10 @@ fn permissions_hold_on_every_request() {
         },
     )
     .unwrap();
-    assert_eq!(refused(call(&mut m, &mut open, &Request::LoadHashKey)), ReturnCode::DISABLED);
+    assert_eq!(
+        refused(call(&mut m, &mut open, &Request::LoadHashKey)),
+        ReturnCode::DISABLED
+    );
     m.disconnect(open);
     // An old kernel list cannot be replayed.
     assert_eq!(
@@ -305,7 +345,11 @@ fn permissions_hold_on_every_request() {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    use std::fmt::Write as _;
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }
 
 fn tpm2b(b: &[u8]) -> Vec<u8> {
@@ -317,7 +361,10 @@ fn tpm2b(b: &[u8]) -> Vec<u8> {
 #[test]
 fn quotes_verify_with_tpm2_checkquote() {
     assert!(
-        Command::new("tpm2_checkquote").arg("--version").output().is_ok(),
+        Command::new("tpm2_checkquote")
+            .arg("--version")
+            .output()
+            .is_ok(),
         "tpm2-tools is not installed (Debian package `tpm2-tools`; `cargo xtask deps`)"
     );
     let tpm = HwTpm::new("quote");
@@ -369,7 +416,10 @@ fn quotes_verify_with_tpm2_checkquote() {
     );
     let mut wrong = qualifying;
     wrong[0] ^= 1;
-    assert!(!check(&wrong).status.success(), "a different qualifying data must fail");
+    assert!(
+        !check(&wrong).status.success(),
+        "a different qualifying data must fail"
+    );
     drop(m);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -3,6 +3,14 @@
 //! domain over the domain socket (so the kernel hash the manager measures is this test
 //! binary's), stopped with SIGTERM and restarted.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -30,7 +38,12 @@ fn serve(tpm: &HwTpm, dir: &Path, disk: &Path) -> Result<Served, String> {
     let admin = dir.join("admin.sock");
     let port = tpm.swtpm.as_ref().unwrap().data_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vtpmmgr"))
-        .args(["serve", "--tpm", &format!("swtpm:127.0.0.1:{port}"), "--disk"])
+        .args([
+            "serve",
+            "--tpm",
+            &format!("swtpm:127.0.0.1:{port}"),
+            "--disk",
+        ])
         .arg(disk)
         .arg("--listen")
         .arg(format!("unix:{}", domains.display()))
@@ -56,7 +69,9 @@ fn serve(tpm: &HwTpm, dir: &Path, disk: &Path) -> Result<Served, String> {
             Ok(line) => seen.push_str(&(line + "\n")),
             Err(_) => {
                 let status = child.wait().expect("wait");
-                return Err(format!("vtpmmgr exited ({status}) before listening:\n{seen}"));
+                return Err(format!(
+                    "vtpmmgr exited ({status}) before listening:\n{seen}"
+                ));
             }
         }
     }
@@ -70,10 +85,19 @@ fn serve(tpm: &HwTpm, dir: &Path, disk: &Path) -> Result<Served, String> {
 
 fn stop(mut s: Served) {
     let pid = s.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = s.child.wait().unwrap();
     assert!(status.success(), "vtpmmgr exit status {status}");
-    assert!(!s.admin.exists() && !s.domains.exists(), "sockets removed at exit");
+    assert!(
+        !s.admin.exists() && !s.domains.exists(),
+        "sockets removed at exit"
+    );
     drop(s.log);
 }
 
@@ -95,7 +119,15 @@ fn serve_administer_restart() {
     let me = std::env::current_exe().unwrap();
     let out = vtpmctl(
         &s,
-        &["group", "update", "0", "--seq", "1", "--kernel-file", me.to_str().unwrap()],
+        &[
+            "group",
+            "update",
+            "0",
+            "--seq",
+            "1",
+            "--kernel-file",
+            me.to_str().unwrap(),
+        ],
     )
     .unwrap();
     assert!(out.contains("1 kernel hash(es) authorised"), "{out}");
@@ -105,10 +137,17 @@ fn serve_administer_restart() {
         format!("{uuid}\n")
     );
     let listed = vtpmctl(&s, &["--json", "vtpm", "list", "0"]).unwrap();
-    assert_eq!(listed, format!("{{\"group\":0,\"total\":1,\"vtpms\":[\"{uuid}\"]}}\n"));
+    assert_eq!(
+        listed,
+        format!("{{\"group\":0,\"total\":1,\"vtpms\":[\"{uuid}\"]}}\n")
+    );
     let shown = vtpmctl(&s, &["group", "show", "0"]).unwrap();
     assert!(shown.contains("vTPMs:           1"), "{shown}");
-    assert!(vtpmctl(&s, &["group", "show", "7"]).unwrap_err().contains("BADINDEX"));
+    assert!(
+        vtpmctl(&s, &["group", "show", "7"])
+            .unwrap_err()
+            .contains("BADINDEX")
+    );
 
     let key = Zeroizing::new(vec![0xa5u8; 64]);
     let mut d = Client::domain(&s.domains, uuid).unwrap();
@@ -124,9 +163,9 @@ fn serve_administer_restart() {
     // Management is not served on the domain socket.
     assert!(matches!(
         d.call(&Request::GroupList),
-        Err(vtpmmgr::protocol::client::ClientError::Reply(ReplyError::Refused(
-            ReturnCode::AUTHFAIL
-        )))
+        Err(vtpmmgr::protocol::client::ClientError::Reply(
+            ReplyError::Refused(ReturnCode::AUTHFAIL)
+        ))
     ));
     // An oversized message ends the connection with SIZE.
     let mut big = Request::GroupList.encode();
@@ -157,6 +196,9 @@ fn a_foreign_image_is_refused_untouched() {
     std::fs::write(&disk, &garbage).unwrap();
     let err = serve(&tpm, &dir, &disk).unwrap_err();
     assert!(err.contains("exit status: 1"), "{err}");
-    assert!(std::fs::read(&disk).unwrap() == garbage, "the image was modified");
+    assert!(
+        std::fs::read(&disk).unwrap() == garbage,
+        "the image was modified"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

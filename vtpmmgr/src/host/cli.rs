@@ -90,7 +90,10 @@ fn usage(msg: impl Into<String>) -> UsageError {
 }
 
 fn parse_handle(flag: &str, v: &str) -> Result<u32, UsageError> {
-    let digits = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+    let digits = v
+        .strip_prefix("0x")
+        .or_else(|| v.strip_prefix("0X"))
+        .unwrap_or(v);
     u32::from_str_radix(digits, 16).map_err(|_| usage(format!("{flag} {v:?}: not a hex handle")))
 }
 
@@ -104,7 +107,9 @@ fn parse_unix(flag: &str, v: &str) -> Result<PathBuf, UsageError> {
 /// Parses `BANK:PCR,PCR,...` (BANK: sha1, sha256, sha384; PCRs 0..=23).
 pub fn parse_pcr_policy(v: &str) -> Result<PcrPolicy, UsageError> {
     let bad = |why: &str| usage(format!("--pcr-policy {v:?}: {why}"));
-    let (bank, list) = v.split_once(':').ok_or_else(|| bad("expected BANK:PCR,PCR,..."))?;
+    let (bank, list) = v
+        .split_once(':')
+        .ok_or_else(|| bad("expected BANK:PCR,PCR,..."))?;
     let bank = match bank {
         "sha1" => tpm2::alg::TpmAlgId::SHA1,
         "sha256" => tpm2::alg::TpmAlgId::SHA256,
@@ -113,7 +118,10 @@ pub fn parse_pcr_policy(v: &str) -> Result<PcrPolicy, UsageError> {
     };
     let mut pcrs = 0u32;
     for p in list.split(',') {
-        let n: u32 = p.trim().parse().map_err(|_| bad("PCRs are numbers 0..=23"))?;
+        let n: u32 = p
+            .trim()
+            .parse()
+            .map_err(|_| bad("PCRs are numbers 0..=23"))?;
         if n > 23 {
             return Err(bad("PCRs are numbers 0..=23"));
         }
@@ -259,7 +267,7 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
     ));
     server::serve(
         manager,
-        Sockets {
+        &Sockets {
             domains,
             admin,
             paths: vec![o.listen.clone(), o.admin.clone()],
@@ -287,14 +295,8 @@ fn start(o: &ServeOptions, hw: HwConfig) -> Result<HostManager, String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut entropy[..]))
         .map_err(|e| format!("read /dev/urandom: {e}"))?;
-    let (manager, report) = Manager::start(
-        transport,
-        dev,
-        ManagerConfig { hw },
-        &entropy[..],
-        log,
-    )
-    .map_err(|e| format!("{}: {e}", o.disk.display()))?;
+    let (manager, report) = Manager::start(transport, dev, ManagerConfig { hw }, &entropy[..], log)
+        .map_err(|e| format!("{}: {e}", o.disk.display()))?;
     log(format_args!("hardware TPM: {}", report.tpm));
     if let Some(open) = &report.open {
         log(format_args!(

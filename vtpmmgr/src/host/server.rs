@@ -153,7 +153,7 @@ pub struct Sockets {
 /// Serves until `stop()` returns true (polled every 100 ms), then removes the socket files.
 pub fn serve<T, D>(
     manager: Manager<T, D>,
-    sockets: Sockets,
+    sockets: &Sockets,
     stop: impl Fn() -> bool,
     log: fn(fmt::Arguments<'_>),
 ) -> Result<(), ServeError>
@@ -210,11 +210,12 @@ fn connection<T: Transport, D: BlockDevice>(
                 return;
             }
         };
-        let kernel_hash = match peer::peer_cred(&stream).and_then(|c| peer::peer_exe_hash(c.pid))
-        {
+        let kernel_hash = match peer::peer_cred(&stream).and_then(|c| peer::peer_exe_hash(c.pid)) {
             Ok(h) => h,
             Err(e) => {
-                log(format_args!("domain connection for vTPM {uuid} refused: {e}"));
+                log(format_args!(
+                    "domain connection for vTPM {uuid} refused: {e}"
+                ));
                 return;
             }
         };
@@ -246,7 +247,9 @@ fn lock<T: Transport, D: BlockDevice>(
     m: &Mutex<Manager<T, D>>,
 ) -> std::sync::MutexGuard<'_, Manager<T, D>> {
     m.lock().unwrap_or_else(|_| {
-        eprintln!("vtpmmgr: a request handler panicked; exiting so that a restart reloads the image");
+        eprintln!(
+            "vtpmmgr: a request handler panicked; exiting so that a restart reloads the image"
+        );
         std::process::exit(70)
     })
 }

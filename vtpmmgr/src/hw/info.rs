@@ -10,10 +10,10 @@ use core::fmt;
 
 use tpm2::Marshal;
 use tpm2::alg::TpmAlgId;
-use tpm2::handle::TpmHandle;
 use tpm2::cap::TpmCap;
 use tpm2::cc::TpmCc;
 use tpm2::commands::{GetCapabilityCommand, GetCapabilityResponse};
+use tpm2::handle::TpmHandle;
 use tpm2::pt::{PT_FIXED, PT_GROUP, TpmPt};
 use tpm2::structures::{MAX_CAP_ALGS, MAX_TPM_PROPERTIES, TpmsCapabilityData};
 use tpm2::transport::Transport;
@@ -224,6 +224,34 @@ pub(crate) fn read<T: Transport>(wire: &mut Wire<T>) -> Result<TpmInfo, HwError>
     })
 }
 
+/// The transient objects loaded in the TPM (GetCapability(TPM_CAP_HANDLES) from 0x80000000).
+pub(crate) fn transient_handles<T: Transport>(
+    wire: &mut Wire<T>,
+) -> Result<Vec<TpmHandle>, HwError> {
+    let mut out: Vec<TpmHandle> = Vec::new();
+    let mut next = 0x8000_0000;
+    for _ in 0..MAX_PAGES {
+        let (more, data) = get_capability(wire, TpmCap::HANDLES, next, 64)?;
+        let TpmsCapabilityData::Handles(list) = data else {
+            return Err(HwError::Unexpected(
+                "TPM2_GetCapability answered another capability",
+            ));
+        };
+        let mut last = None;
+        for h in list.as_slice() {
+            if h.0 >> 24 == 0x80 {
+                out.push(*h);
+            }
+            last = Some(h.0);
+        }
+        match (more, last) {
+            (true, Some(l)) if l >= next && l < 0x80FF_FFFF => next = l + 1,
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,28 +271,4 @@ mod tests {
         );
         assert_eq!(ascii(&[0x41_01_42_00]), "A?B");
     }
-}
-
-/// The transient objects loaded in the TPM (GetCapability(TPM_CAP_HANDLES) from 0x80000000).
-pub(crate) fn transient_handles<T: Transport>(wire: &mut Wire<T>) -> Result<Vec<TpmHandle>, HwError> {
-    let mut out: Vec<TpmHandle> = Vec::new();
-    let mut next = 0x8000_0000;
-    for _ in 0..MAX_PAGES {
-        let (more, data) = get_capability(wire, TpmCap::HANDLES, next, 64)?;
-        let TpmsCapabilityData::Handles(list) = data else {
-            return Err(HwError::Unexpected("TPM2_GetCapability answered another capability"));
-        };
-        let mut last = None;
-        for h in list.iter() {
-            if h.0 >> 24 == 0x80 {
-                out.push(*h);
-            }
-            last = Some(h.0);
-        }
-        match (more, last) {
-            (true, Some(l)) if l >= next && l < 0x80FF_FFFF => next = l + 1,
-            _ => break,
-        }
-    }
-    Ok(out)
 }
