@@ -311,6 +311,14 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         }
     }
 
+    /// Stops the manager: flushes what it holds in the hardware TPM, and gives back the
+    /// transport and the device. (Every change is already durable; this only tidies the TPM.)
+    pub fn shut_down(self) -> Result<(T, D), HwError> {
+        let Manager { hw, store, .. } = self;
+        let transport = hw.close()?;
+        Ok((transport, store.into_device()))
+    }
+
     /// The store (for status and tests).
     pub fn store(&mut self) -> &mut Store<D> {
         &mut self.store

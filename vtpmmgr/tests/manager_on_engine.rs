@@ -1,0 +1,184 @@
+//! The manager with the project's own TPM 2.0 engine as its "hardware" TPM, in process: the
+//! embedded default needs no swtpm. Everything but GET_QUOTE and GROUP_ACTIVATE (TPM2_Quote and
+//! TPM2_ActivateCredential are engine part 2) runs, including restarts of the manager and power
+//! cycles of the engine (its state blob carried over, as a TPM's NV is).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt;
+use std::time::Instant;
+
+use tpm2::transport::Transport;
+use vtpm_domain::engine::{Engine, Platform};
+use vtpmmgr::Uuid;
+use vtpmmgr::manager::{Manager, ManagerConfig, Peer};
+use vtpmmgr::protocol::{Reply, ReplyError, Request, ReturnCode};
+use vtpmmgr::seams::MemDevice;
+use zeroize::Zeroizing;
+
+struct TestPlatform {
+    seed: u64,
+    origin: Instant,
+}
+
+impl Platform for TestPlatform {
+    fn fill_entropy(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.seed ^= self.seed << 13;
+            self.seed ^= self.seed >> 7;
+            self.seed ^= self.seed << 17;
+            *b = self.seed as u8;
+        }
+    }
+
+    fn monotonic_ms(&mut self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap()
+    }
+}
+
+fn platform(seed: u64) -> Box<dyn Platform> {
+    Box::new(TestPlatform {
+        seed,
+        origin: Instant::now(),
+    })
+}
+
+/// The engine behind the transport seam, at locality 0.
+struct InProcess(Engine);
+
+#[derive(Debug)]
+struct TooLarge;
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("response larger than the buffer")
+    }
+}
+
+impl Transport for InProcess {
+    type Error = TooLarge;
+
+    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, TooLarge> {
+        let r = self.0.execute(0, command);
+        response
+            .get_mut(..r.len())
+            .ok_or(TooLarge)?
+            .copy_from_slice(&r);
+        Ok(r.len())
+    }
+}
+
+fn log(args: fmt::Arguments<'_>) {
+    eprintln!("vtpmmgr: {args}");
+}
+
+type Mgr = Manager<InProcess, MemDevice>;
+
+fn call(m: &mut Mgr, peer: Peer, req: &Request) -> Result<Reply, ReplyError> {
+    let mut c = m.connect(peer);
+    let raw = m.handle(&mut c, &req.encode());
+    m.disconnect(c);
+    Reply::parse(req, &raw)
+}
+
+/// Powers the engine on from `blob` (TPM2_Startup is the manager's job).
+fn power_on(blob: &[u8], seed: u64) -> InProcess {
+    let mut e = Engine::restore(blob, platform(seed)).expect("engine state");
+    e.power_on();
+    InProcess(e)
+}
+
+#[test]
+fn the_manager_runs_on_the_embedded_engine() {
+    let mut e = Engine::manufacture(platform(7));
+    e.power_on();
+    let (mut m, report) = Manager::start(
+        InProcess(e),
+        MemDevice::new(vtpmmgr::seams::SECTOR_COUNT),
+        ManagerConfig::default(),
+        b"entropy",
+        log,
+    )
+    .expect("start on a blank image");
+    assert!(report.formatted);
+    assert_eq!(report.tpm.manufacturer.trim(), "RVTP", "{}", report.tpm);
+
+    let kernel = [0x4b; 32];
+    call(&mut m, Peer::Admin, &Request::GroupNew).unwrap();
+    call(
+        &mut m,
+        Peer::Admin,
+        &Request::GroupUpdate {
+            group: 0,
+            sequence: 1,
+            kernels: vec![kernel],
+        },
+    )
+    .unwrap();
+    let uuid = Uuid([0x21; 16]);
+    call(
+        &mut m,
+        Peer::Admin,
+        &Request::VtpmNew {
+            group: 0,
+            uuid: Some(uuid),
+        },
+    )
+    .unwrap();
+    let peer = Peer::Domain {
+        uuid,
+        kernel_hash: kernel,
+    };
+    let key = Zeroizing::new(vec![0x33; 64]);
+    call(&mut m, peer, &Request::SaveHashKey(key.clone())).unwrap();
+    // The quote needs TPM2_Quote, which the engine does not have yet: a clean refusal.
+    let mut c = m.connect(peer);
+    call(&mut m, peer, &Request::LoadHashKey).unwrap();
+    let raw = m.handle(&mut c, &Request::LoadHashKey.encode());
+    assert!(matches!(
+        Reply::parse(&Request::LoadHashKey, &raw),
+        Ok(Reply::HashKey(_))
+    ));
+    let q = Request::GetQuote {
+        nonce: [0; 20],
+        pcrs: 1,
+        flags: 1,
+    };
+    assert_eq!(
+        Reply::parse(&q, &m.handle(&mut c, &q.encode())),
+        Err(ReplyError::Refused(ReturnCode::FAIL))
+    );
+    m.disconnect(c);
+
+    // Power cycle: the engine's state is its NV; the image is the manager's.
+    let (hw, store) = m.shut_down().expect("shut down");
+    let blob = hw.0.save_state();
+    let (mut m, report) = Manager::start(
+        power_on(&blob, 8),
+        store,
+        ManagerConfig::default(),
+        b"entropy",
+        log,
+    )
+    .expect("reopen after a power cycle");
+    assert!(!report.formatted);
+    let Reply::HashKey(k) = call(&mut m, peer, &Request::LoadHashKey).unwrap() else {
+        panic!()
+    };
+    assert_eq!(k, key);
+
+    // Another engine (another TPM) cannot open the image.
+    let (_, store) = m.shut_down().expect("shut down");
+    let mut other = Engine::manufacture(platform(99));
+    other.power_on();
+    let err = Manager::start(
+        InProcess(other),
+        store,
+        ManagerConfig::default(),
+        b"entropy",
+        log,
+    )
+    .unwrap_err();
+    eprintln!("refusal: {err}");
+    assert!(err.to_string().contains("nothing was written"));
+}
