@@ -3,7 +3,13 @@
 //! TPM2_ActivateCredential are engine part 2) runs, including restarts of the manager and power
 //! cycles of the engine (its state blob carried over, as a TPM's NV is).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names,
+    clippy::cast_possible_truncation
+)]
 
 use std::fmt;
 use std::time::Instant;
