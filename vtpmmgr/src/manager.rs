@@ -40,6 +40,18 @@ const NV_AUTH_LABEL: &str = "nv-counter-auth";
 /// The largest pass-through GetRandom answer: a tpmif page minus the 14-byte TPM 1.2 header.
 const MAX_RANDOM: usize = protocol::MAX_MESSAGE - 14;
 
+/// The most vTPMs the manager registers with one group: every registered vTPM must be able to
+/// save a 64-byte key later, and the store fits 22,799 vTPMs that all have one (measured,
+/// `tests/store_capacity.rs`; `tests/store_reservation.rs` registers 22,000 key-less entries and
+/// then saves a 64-byte key in each). Each further group takes a sector, i.e. one leaf of 48
+/// entries, off that budget.
+pub const MAX_VTPMS: usize = 22_000;
+
+/// The registration limit with `groups` groups.
+pub const fn vtpm_limit(groups: usize) -> usize {
+    MAX_VTPMS.saturating_sub(48 * groups.saturating_sub(1))
+}
+
 /// Why the manager could not start.
 #[derive(Debug)]
 pub enum StartError {
@@ -565,6 +577,16 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 u32::try_from(self.store.groups().len()).unwrap_or(u32::MAX),
             )),
             Request::GroupNew => {
+                let limit = vtpm_limit(self.store.groups().len() + 1);
+                if self.store.vtpm_count() as usize > limit {
+                    return Err(refuse(
+                        ReturnCode::RESOURCES,
+                        alloc::format!(
+                            "another group would leave room for only {limit} vTPMs, and {} are registered",
+                            self.store.vtpm_count()
+                        ),
+                    ));
+                }
                 let ak = self.hw.create_attestation_key().map_err(hw_fail)?;
                 let (ak_public, ak_name) = hw::attestation_public(&ak).map_err(hw_fail)?;
                 let ak_public = public_area(&ak_public);
@@ -675,6 +697,15 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
             }
             Request::VtpmNew { group, uuid } => {
                 let gid = self.group_id(*group)?;
+                let limit = vtpm_limit(self.store.groups().len());
+                if self.store.vtpm_count() as usize >= limit {
+                    return Err(refuse(
+                        ReturnCode::RESOURCES,
+                        alloc::format!(
+                            "the image holds its maximum of {limit} vTPMs (each keeps room for a 64-byte key)"
+                        ),
+                    ));
+                }
                 let uuid = uuid.unwrap_or_else(|| {
                     let mut id = [0u8; 16];
                     self.rng.fill_bytes(&mut id);
