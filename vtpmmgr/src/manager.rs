@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::Uuid;
 use crate::hw::{self, HwConfig, HwError, HwTpm, TpmInfo};
-use crate::protocol::{self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo, tag};
+use crate::protocol::{self, GroupInfo, QuoteReply, Reply, Request, ReturnCode, VtpmInfo};
 use crate::seams::BlockDevice;
 use crate::store::{self, HeaderState, OpenReport, RootKey, Store, StoreError, VtpmRecord};
 
@@ -378,13 +378,9 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 "management requests are served only on the administrator's channel"
             };
             (self.log)(format_args!("connection {}: {request:?}: {why}", conn.id));
-            let reply_tag = if request.tag() == tag::REQ2 {
-                tag::RSP2
-            } else {
-                tag::RSP
-            };
             return protocol::Rejection {
-                tag: reply_tag,
+                // Xen's dispatcher-level answer: the request's tag + 3 (0x01C5, 0x01C4, 0x00C4).
+                tag: request.tag() + 3,
                 code: ReturnCode::AUTHFAIL,
                 reason: why,
             }

@@ -333,6 +333,9 @@ fn permissions_hold_on_every_request() {
         )),
         ReturnCode::BAD_PARAMETER
     );
+    // Pass-through on the administrator's channel: refused with the pass-through answer tag.
+    let raw = m.handle(&mut a, &Request::GetRandom { count: 4 }.encode());
+    assert_eq!(raw, [0x00, 0xC4, 0, 0, 0, 10, 0, 0, 0, 1]);
     // Pass-through GetRandom works for domains, others are disabled.
     let Reply::Random(r) = call(&mut m, &mut d, &Request::GetRandom { count: 16 }).unwrap() else {
         panic!()
