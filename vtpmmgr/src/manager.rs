@@ -22,7 +22,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 use tpm2::alg::TpmAlgId;
 use tpm2::transport::Transport;
@@ -106,49 +106,6 @@ pub struct StartReport {
     pub open: Option<OpenReport>,
 }
 
-/// A CTR_DRBG (AES-256) seeded from the hardware TPM and the host, as a `rand_core` source.
-pub struct Drbg(CtrDrbg);
-
-impl Drbg {
-    /// A DRBG seeded from `entropy` (at least 32 bytes from independent sources).
-    pub fn new(entropy: &[u8], nonce: &[u8]) -> Drbg {
-        Drbg(CtrDrbg::instantiate(entropy, nonce, b"vtpmmgr"))
-    }
-}
-
-impl fmt::Debug for Drbg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Drbg(..)")
-    }
-}
-
-impl RngCore for Drbg {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(4096) {
-            self.0.generate(chunk, &[]);
-        }
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl CryptoRng for Drbg {}
-
 /// Who is on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
@@ -198,7 +155,7 @@ pub struct Manager<T: Transport, D: BlockDevice> {
     store: Store<D>,
     binding: Vec<u8>,
     nv_auth: Zeroizing<[u8; 32]>,
-    rng: Drbg,
+    rng: CtrDrbg,
     /// vTPM UUID → the connection that has it open.
     open: BTreeMap<Uuid, u64>,
     next_connection: u64,
@@ -238,7 +195,8 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         let (mut hw, tpm) = HwTpm::start(transport, config.hw)?;
         let mut seed = Zeroizing::new([0u8; 48]);
         hw.get_random(&mut seed[..])?;
-        let mut rng = Drbg::new(&seed[..], host_entropy);
+        // The manager's randomness: CTR_DRBG (AES-256) seeded from the TPM and the host.
+        let mut rng = CtrDrbg::instantiate(&seed[..], host_entropy, b"vtpmmgr");
         match store::read_header(&mut dev)? {
             HeaderState::Blank => {
                 let mut key = Zeroizing::new([0u8; 32]);
@@ -307,7 +265,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         store: Store<D>,
         binding: Vec<u8>,
         nv_auth: Zeroizing<[u8; 32]>,
-        rng: Drbg,
+        rng: CtrDrbg,
         log: fn(fmt::Arguments<'_>),
     ) -> Self {
         Self {
