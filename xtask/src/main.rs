@@ -20,6 +20,7 @@ use std::time::Instant;
 const NO_STD_CRATES: &[&str] = &[
     "tpm2",
     "tpm2_tis",
+    "xen",
     "vtpm-domain",
     "vtpmmgr",
     "vtpmmgr-protocol",
