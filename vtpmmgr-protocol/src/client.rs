@@ -45,13 +45,8 @@ impl Client {
         self.stream.write_all(request)?;
         let mut head = [0u8; protocol::HEADER_SIZE];
         self.stream.read_exact(&mut head)?;
-        let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
-        if !(protocol::HEADER_SIZE..=protocol::MAX_MESSAGE).contains(&size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("answer declares {size} bytes"),
-            ));
-        }
+        let size = protocol::framed_size(&head)
+            .map_err(|rej| io::Error::new(io::ErrorKind::InvalidData, rej.reason))?;
         let mut msg = vec![0u8; size];
         msg[..head.len()].copy_from_slice(&head);
         self.stream.read_exact(&mut msg[head.len()..])?;

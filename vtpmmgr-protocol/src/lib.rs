@@ -320,6 +320,34 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// The tag of a refusal answering a request tagged `request_tag`: the request's tag + 3
+/// (§3.1), 0x01C4 for an unknown tag.
+const fn answer_tag(request_tag: u16) -> u16 {
+    match request_tag {
+        tag::REQ | tag::REQ2 | tag::TPM_RQU_COMMAND => request_tag + 3,
+        _ => tag::RSP,
+    }
+}
+
+/// The length a message's header declares, for a reader framing a byte stream: it must lie in
+/// `HEADER_SIZE..=MAX_MESSAGE`, otherwise the refusal to send back (the stream's framing is
+/// then lost).
+pub fn framed_size(head: &[u8; HEADER_SIZE]) -> Result<usize, Rejection> {
+    let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+    if (HEADER_SIZE..=MAX_MESSAGE).contains(&size) {
+        return Ok(size);
+    }
+    Err(Rejection {
+        tag: answer_tag(u16::from_be_bytes([head[0], head[1]])),
+        code: if size > MAX_MESSAGE {
+            ReturnCode::SIZE
+        } else {
+            ReturnCode::BAD_PARAMETER
+        },
+        reason: "message size outside 10..=4088",
+    })
+}
+
 fn header(tag: u16, size: usize, code: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&tag.to_be_bytes());
@@ -388,10 +416,7 @@ impl Request {
         };
         let req_tag = raw.tag.get();
         let reject = |code, reason| Rejection {
-            tag: match req_tag {
-                tag::REQ | tag::REQ2 | tag::TPM_RQU_COMMAND => req_tag + 3,
-                _ => tag::RSP,
-            },
+            tag: answer_tag(req_tag),
             code,
             reason,
         };

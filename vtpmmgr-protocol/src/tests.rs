@@ -305,3 +305,24 @@ fn secrets_are_redacted_in_debug() {
     assert!(!s.contains("90"), "{s}");
     assert!(s.contains("redacted"));
 }
+
+#[test]
+fn stream_framing_bounds_the_declared_size() {
+    let head = |tag: u16, size: u32| {
+        let mut h = [0u8; HEADER_SIZE];
+        h[..2].copy_from_slice(&tag.to_be_bytes());
+        h[2..6].copy_from_slice(&size.to_be_bytes());
+        h
+    };
+    assert_eq!(framed_size(&head(tag::REQ, 10)), Ok(10));
+    assert_eq!(framed_size(&head(tag::REQ2, 4088)), Ok(4088));
+    let big = framed_size(&head(tag::REQ2, 4089)).unwrap_err();
+    assert_eq!((big.tag, big.code), (tag::RSP2, ReturnCode::SIZE));
+    let small = framed_size(&head(tag::TPM_RQU_COMMAND, 9)).unwrap_err();
+    assert_eq!(
+        (small.tag, small.code),
+        (tag::TPM_RSP_COMMAND, ReturnCode::BAD_PARAMETER)
+    );
+    let odd = framed_size(&head(0x8001, u32::MAX)).unwrap_err();
+    assert_eq!((odd.tag, odd.code), (tag::RSP, ReturnCode::SIZE));
+}

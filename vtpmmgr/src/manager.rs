@@ -199,11 +199,9 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         let mut rng = CtrDrbg::instantiate(&seed[..], host_entropy, b"vtpmmgr");
         match store::read_header(&mut dev)? {
             HeaderState::Blank => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                rng.fill_bytes(&mut key[..]);
-                let root = RootKey::from_slice(&key[..]).ok_or(StartError::Unseal(Vec::new()))?;
+                let root = RootKey::generate(&mut rng);
                 let nv_auth = root.derive(NV_AUTH_LABEL);
-                let binding = hw.provision(&key, &nv_auth)?;
+                let binding = hw.provision(root.as_bytes(), &nv_auth)?;
                 let mut id = [0u8; 16];
                 rng.fill_bytes(&mut id);
                 let manager_uuid = Uuid::new_v4(id);
@@ -240,7 +238,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 let Some((copy, key)) = found else {
                     return Err(StartError::Unseal(errors));
                 };
-                let root = RootKey::from_slice(&key[..]).ok_or(StartError::Unseal(Vec::new()))?;
+                let root = RootKey::new(key);
                 let nv_auth = root.derive(NV_AUTH_LABEL);
                 let (store, open) = {
                     let mut counter = hw.counter(&copy.binding, &nv_auth)?;
@@ -359,7 +357,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
     fn dispatch(&mut self, conn: &mut Connection, request: &Request) -> Result<Reply, Refusal> {
         match request {
             Request::SaveHashKey(key) => {
-                let uuid = self.open_own(conn)?;
+                let uuid = self.open_own(conn)?.uuid;
                 let mut counter = self
                     .hw
                     .counter(&self.binding, &self.nv_auth)
@@ -370,8 +368,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
                 Ok(Reply::Empty)
             }
             Request::LoadHashKey => {
-                let uuid = self.open_own(conn)?;
-                let rec = self.lookup(&uuid)?;
+                let rec = self.open_own(conn)?;
                 if rec.key.is_empty() {
                     // Never saved: Xen answers 52 zero bytes for an entry VTPM_NEW made.
                     return Ok(Reply::HashKey(Zeroizing::new(alloc::vec![
@@ -399,7 +396,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
     }
 
     /// Opens the connection's own vTPM (§3.4), or re-checks it if already open.
-    fn open_own(&mut self, conn: &mut Connection) -> Result<Uuid, Refusal> {
+    fn open_own(&mut self, conn: &mut Connection) -> Result<VtpmRecord, Refusal> {
         let Peer::Domain { uuid, kernel_hash } = conn.peer else {
             return Err(refuse(ReturnCode::BAD_PARAMETER, "no domain"));
         };
@@ -426,7 +423,7 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         }
         self.open.insert(uuid, conn.id);
         conn.opened = true;
-        Ok(uuid)
+        Ok(rec)
     }
 
     fn lookup(&mut self, uuid: &Uuid) -> Result<VtpmRecord, Refusal> {

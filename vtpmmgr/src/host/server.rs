@@ -27,8 +27,8 @@ use tpm2::transport::Transport;
 use super::peer;
 use crate::Uuid;
 use crate::manager::{Manager, Peer};
+use crate::protocol;
 use crate::protocol::client::ATTACH_MAGIC;
-use crate::protocol::{self, Rejection, ReturnCode};
 use crate::seams::BlockDevice;
 
 /// How long a new domain connection may take to send its hello.
@@ -96,25 +96,13 @@ fn read_message(s: &mut UnixStream) -> io::Result<Option<Vec<u8>>> {
             Err(e) => return Err(e),
         }
     }
-    let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
-    if !(protocol::HEADER_SIZE..=protocol::MAX_MESSAGE).contains(&size) {
-        let tag = u16::from_be_bytes([head[0], head[1]]);
-        let rej = Rejection {
-            tag: if matches!(tag, protocol::tag::REQ | protocol::tag::REQ2) {
-                tag + 3
-            } else {
-                protocol::tag::TPM_RSP_COMMAND
-            },
-            code: if size > protocol::MAX_MESSAGE {
-                ReturnCode::SIZE
-            } else {
-                ReturnCode::BAD_PARAMETER
-            },
-            reason: "message size outside 10..=4088",
-        };
-        s.write_all(&rej.encode())?;
-        return Err(io::Error::new(io::ErrorKind::InvalidData, rej.reason));
-    }
+    let size = match protocol::framed_size(&head) {
+        Ok(size) => size,
+        Err(rej) => {
+            s.write_all(&rej.encode())?;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, rej.reason));
+        }
+    };
     let mut msg = vec![0u8; size];
     msg[..head.len()].copy_from_slice(&head);
     s.read_exact(&mut msg[head.len()..])?;

@@ -34,7 +34,12 @@ impl RootKey {
         RootKey(key)
     }
 
-    /// A root key from its bytes (for instance just unsealed); `None` unless exactly 32 bytes.
+    /// A root key from its 32 bytes (for instance just unsealed).
+    pub fn new(key: Zeroizing<[u8; 32]>) -> RootKey {
+        RootKey(key)
+    }
+
+    /// A root key from its bytes; `None` unless exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<RootKey> {
         let mut key = Zeroizing::new([0u8; 32]);
         if bytes.len() != key.len() {
