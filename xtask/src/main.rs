@@ -270,7 +270,7 @@ fn probe(args: &[String]) -> Result {
             "run",
             "--quiet",
             "--package",
-            "vtpm-tools",
+            "tools",
             "--bin",
             "vtpmctl",
             "--",
