@@ -1,10 +1,12 @@
 //! The manager protocol (`vtpmmgr-protocol`): hostile requests from a domain or an
 //! administrator, and hostile answers from a manager. Properties: no panic; an accepted
 //! request or answer re-encodes to bytes that parse back to the same value; a refusal is a
-//! bare 10-byte header.
+//! bare 10-byte header. The vTPM's DeepQuote vendor command and its answer (same module family)
+//! are parsed from the same bytes, with the same round-trip property.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vtpmmgr_protocol::deep_quote::{DeepQuoteCommand, DeepQuoteResponse};
 use vtpmmgr_protocol::{Reply, Request};
 
 fuzz_target!(|data: &[u8]| {
@@ -26,5 +28,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(reply) = Reply::parse(&probe, answer) {
         assert_eq!(Reply::parse(&probe, &reply.encode()), Ok(reply));
+    }
+    if let Ok(c) = DeepQuoteCommand::parse(data) {
+        assert_eq!(DeepQuoteCommand::parse(&c.encode()), Ok(c));
+    }
+    if let Ok(a) = DeepQuoteResponse::parse(data) {
+        assert_eq!(DeepQuoteResponse::parse(&a.encode()), Ok(a));
     }
 });

@@ -18,6 +18,7 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 pub mod client;
+pub mod deep_quote;
 pub mod uuid;
 
 pub use uuid::Uuid;
@@ -652,6 +653,61 @@ pub struct QuoteReply {
     pub pcr_values: Vec<[u8; 32]>,
 }
 
+/// GET_QUOTE's answer body: `TPM2B attest ‖ TPM2B signature ‖ u32 n ‖ hashes[32 × n] ‖ u32 m
+/// ‖ pcr_values[32 × m]`.
+pub fn encode_quote_reply(q: &QuoteReply) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_sized(&mut body, &q.attest);
+    put_sized(&mut body, &q.signature);
+    body.extend_from_slice(&u32_len(q.hashes.len()).to_be_bytes());
+    for h in &q.hashes {
+        body.extend_from_slice(h);
+    }
+    body.extend_from_slice(&u32_len(q.pcr_values.len()).to_be_bytes());
+    for p in &q.pcr_values {
+        body.extend_from_slice(p);
+    }
+    body
+}
+
+/// Parses [`encode_quote_reply`]'s bytes, all of them (at most 4 hashes and 24 PCR values).
+pub fn parse_quote_reply(bytes: &[u8]) -> Result<QuoteReply, &'static str> {
+    let mut r = Reader::new(bytes);
+    let attest = r
+        .sized_bytes(MAX_MESSAGE, "attest")
+        .map_err(|_| "attest")?
+        .to_vec();
+    let signature = r
+        .sized_bytes(MAX_MESSAGE, "signature")
+        .map_err(|_| "signature")?
+        .to_vec();
+    let nh = r.u32("hash count").map_err(|_| "hash count")?;
+    if nh > 4 {
+        return Err("more than 4 quote hashes");
+    }
+    let mut hashes = Vec::new();
+    for _ in 0..nh {
+        hashes.push(r.array("hash").map_err(|_| "hash")?);
+    }
+    let np = r.u32("PCR count").map_err(|_| "PCR count")?;
+    if np > 24 {
+        return Err("more than 24 PCR values");
+    }
+    let mut pcr_values = Vec::new();
+    for _ in 0..np {
+        pcr_values.push(r.array("PCR value").map_err(|_| "PCR value")?);
+    }
+    if !r.take_rest().is_empty() {
+        return Err("bytes after the PCR values");
+    }
+    Ok(QuoteReply {
+        attest,
+        signature,
+        hashes,
+        pcr_values,
+    })
+}
+
 /// A successful answer's body, typed by the request it answers.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -754,18 +810,7 @@ impl Reply {
                 }
             }
             Self::BootHash(h) => body.extend_from_slice(h),
-            Self::Quote(q) => {
-                put_sized(&mut body, &q.attest);
-                put_sized(&mut body, &q.signature);
-                body.extend_from_slice(&u32_len(q.hashes.len()).to_be_bytes());
-                for h in &q.hashes {
-                    body.extend_from_slice(h);
-                }
-                body.extend_from_slice(&u32_len(q.pcr_values.len()).to_be_bytes());
-                for p in &q.pcr_values {
-                    body.extend_from_slice(p);
-                }
-            }
+            Self::Quote(q) => body.extend_from_slice(&encode_quote_reply(q)),
             Self::Random(r) => {
                 tag_out = tag::TPM_RSP_COMMAND;
                 body.extend_from_slice(&u32_len(r.len()).to_be_bytes());
@@ -860,36 +905,8 @@ impl Reply {
                 Reply::BootHash(r.array("boot hash").map_err(|_| m("boot hash"))?)
             }
             Request::GetQuote { .. } => {
-                let attest = r
-                    .sized_bytes(MAX_MESSAGE, "attest")
-                    .map_err(|_| m("attest"))?
-                    .to_vec();
-                let signature = r
-                    .sized_bytes(MAX_MESSAGE, "signature")
-                    .map_err(|_| m("signature"))?
-                    .to_vec();
-                let nh = r.u32("hash count").map_err(|_| m("hash count"))?;
-                if nh > 4 {
-                    return Err(m("more than 4 quote hashes"));
-                }
-                let mut hashes = Vec::new();
-                for _ in 0..nh {
-                    hashes.push(r.array("hash").map_err(|_| m("hash"))?);
-                }
-                let np = r.u32("PCR count").map_err(|_| m("PCR count"))?;
-                if np > 24 {
-                    return Err(m("more than 24 PCR values"));
-                }
-                let mut pcr_values = Vec::new();
-                for _ in 0..np {
-                    pcr_values.push(r.array("PCR value").map_err(|_| m("PCR value"))?);
-                }
-                Reply::Quote(QuoteReply {
-                    attest,
-                    signature,
-                    hashes,
-                    pcr_values,
-                })
+                let q = parse_quote_reply(r.take_rest()).map_err(m)?;
+                Reply::Quote(q)
             }
             Request::GetRandom { .. } => {
                 let n = r.u32("random size").map_err(|_| m("random size"))?;

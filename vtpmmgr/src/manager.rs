@@ -754,15 +754,4 @@ pub fn group_info_hash(group: &store::GroupRecord) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The qualifying data GET_QUOTE asks the hardware TPM to sign:
-/// `SHA-256(flags (u32 BE) ‖ nonce[20] ‖ hashes…)`. (Xen: SHA-1 with the flags in host byte
-/// order, reference §3.5.)
-pub fn quote_qualifying_data(flags: u32, nonce: &[u8; 20], hashes: &[[u8; 32]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(flags.to_be_bytes());
-    h.update(nonce);
-    for x in hashes {
-        h.update(x);
-    }
-    h.finalize().into()
-}
+pub use crate::protocol::deep_quote::quote_qualifying_data;
