@@ -130,7 +130,9 @@ impl Disk {
         if let Some(extra) = more.next() {
             return Err(format!("unexpected extra disk parameter {extra:?}"));
         }
-        let target = target.filter(|t| !t.is_empty()).ok_or("the disk has no target path")?;
+        let target = target
+            .filter(|t| !t.is_empty())
+            .ok_or("the disk has no target path")?;
         let path = PREFIXES
             .iter()
             .find_map(|p| target.strip_prefix(p))
@@ -138,7 +140,9 @@ impl Disk {
         if path.is_empty() {
             return Err("the disk has no target path".into());
         }
-        let vdev = vdev.filter(|v| !v.is_empty()).ok_or("the disk has no vdev (use hda)")?;
+        let vdev = vdev
+            .filter(|v| !v.is_empty())
+            .ok_or("the disk has no vdev (use hda)")?;
         let writable = match access.unwrap_or("w") {
             "w" | "rw" => true,
             "r" | "ro" => false,
@@ -224,12 +228,21 @@ mod tests {
         );
         for (bad, msg) in [
             ("", "not KEY=VALUE"),
-            ("uuid=ac0a5b9e-cbe2-4c07-b43b-1d69e46fb839", "backend= is required"),
+            (
+                "uuid=ac0a5b9e-cbe2-4c07-b43b-1d69e46fb839",
+                "backend= is required",
+            ),
             ("backend=", "empty"),
             ("backend=a,backend=b", "twice"),
             ("backend=a,type=x", "unknown key \"type\""),
-            ("backend=a,uuid=ac0a5b9ecbe24c07b43b1d69e46fb839", "canonical"),
-            ("backend=a,uuid=ac0a5b9e-cbe2-4c07-b43b-1d69e46fb83", "canonical"),
+            (
+                "backend=a,uuid=ac0a5b9ecbe24c07b43b1d69e46fb839",
+                "canonical",
+            ),
+            (
+                "backend=a,uuid=ac0a5b9e-cbe2-4c07-b43b-1d69e46fb83",
+                "canonical",
+            ),
             ("backend=a,", "not KEY=VALUE"),
             (" backend = a", "unknown key \"backend \""),
         ] {
@@ -245,10 +258,22 @@ mod tests {
             vdev: v.into(),
             writable: w,
         };
-        assert_eq!(Disk::parse("file:vtpm.img,hda,w"), Ok(d("vtpm.img", "hda", true)));
-        assert_eq!(Disk::parse("/x/y.img,hda,r"), Ok(d("/x/y.img", "hda", false)));
-        assert_eq!(Disk::parse("phy:/dev/vg/v,hda,rw"), Ok(d("/dev/vg/v", "hda", true)));
-        assert_eq!(Disk::parse("file:a.img,raw,hda,ro"), Ok(d("a.img", "hda", false)));
+        assert_eq!(
+            Disk::parse("file:vtpm.img,hda,w"),
+            Ok(d("vtpm.img", "hda", true))
+        );
+        assert_eq!(
+            Disk::parse("/x/y.img,hda,r"),
+            Ok(d("/x/y.img", "hda", false))
+        );
+        assert_eq!(
+            Disk::parse("phy:/dev/vg/v,hda,rw"),
+            Ok(d("/dev/vg/v", "hda", true))
+        );
+        assert_eq!(
+            Disk::parse("file:a.img,raw,hda,ro"),
+            Ok(d("a.img", "hda", false))
+        );
         assert_eq!(Disk::parse("a.img,hda"), Ok(d("a.img", "hda", true)));
         assert_eq!(
             Disk::parse("vdev=hda, access=rw, format=raw, target=/p/a,b.img"),
@@ -290,7 +315,15 @@ mod tests {
         assert_eq!(parse_iomem("fed40,5"), Ok((0xfed40, 5)));
         assert_eq!(parse_iomem("0xfed42,1"), Ok((0xfed42, 1)));
         assert_eq!(parse_iomem("fed40,a"), Ok((0xfed40, 10)));
-        for bad in ["fed40", "fed40,", "xyz,1", "fed40,0", "fed40,1@fed40", "fed40,-1", "ffffffffffffffff,1"] {
+        for bad in [
+            "fed40",
+            "fed40,",
+            "xyz,1",
+            "fed40,0",
+            "fed40,1@fed40",
+            "fed40,-1",
+            "ffffffffffffffff,1",
+        ] {
             assert!(parse_iomem(bad).is_err(), "{bad}");
         }
     }

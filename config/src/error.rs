@@ -58,7 +58,11 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.kind)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.kind)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.kind
+            )
         }
     }
 }
@@ -152,7 +156,10 @@ impl fmt::Display for ErrorKind {
             Self::WrongType { key, expected } => write!(f, "{key}= must be {expected}"),
             Self::Invalid { key, reason } => write!(f, "{key}=: {reason}"),
             Self::NotAllowed { key, role, reason } => {
-                write!(f, "{key}= is not allowed in a {role} configuration: {reason}")
+                write!(
+                    f,
+                    "{key}= is not allowed in a {role} configuration: {reason}"
+                )
             }
             Self::Stack(msg) => f.write_str(msg),
         }

@@ -20,8 +20,8 @@ pub mod syntax;
 pub use devices::{Disk, VtpmSpec};
 pub use error::{ConfigError, ErrorKind, Pos};
 pub use roles::{
-    AuthSpec, Guest, LogLevel, ManagerDomain, ManagerOptions, Role, StartupMode, TpmDriver,
-    TpmIrq, VtpmDomain, VtpmOptions, classify,
+    AuthSpec, Guest, LogLevel, ManagerDomain, ManagerOptions, Role, StartupMode, TpmDriver, TpmIrq,
+    VtpmDomain, VtpmOptions, classify,
 };
 pub use stack::{Stack, stack};
 pub use syntax::{Setting, Value, XlConfig, parse};

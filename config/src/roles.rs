@@ -135,7 +135,9 @@ impl AuthSpec {
         if let Some(text) = v.strip_prefix("text:") {
             return Ok(Self::Text(Zeroizing::new(text.into())));
         }
-        Err(format!("{key}= must be well-known, hash:<40 hex> or text:<string>"))
+        Err(format!(
+            "{key}= must be well-known, hash:<40 hex> or text:<string>"
+        ))
     }
 }
 
@@ -297,7 +299,10 @@ fn value_pos(cfg: &XlConfig, key: &str) -> Pos {
 fn memory(cfg: &XlConfig) -> Result<u64, ConfigError> {
     match cfg.integer("memory")? {
         None => Err(cfg.error(Pos::FILE, ErrorKind::Missing("memory"))),
-        Some(0) => Err(cfg.error(value_pos(cfg, "memory"), invalid("memory", "must be at least 1 (MiB)"))),
+        Some(0) => Err(cfg.error(
+            value_pos(cfg, "memory"),
+            invalid("memory", "must be at least 1 (MiB)"),
+        )),
         Some(m) => Ok(m),
     }
 }
@@ -311,7 +316,10 @@ fn stub_disk(cfg: &XlConfig, role: &'static str) -> Result<Disk, ConfigError> {
         }
         return Err(cfg.error(
             value_pos(cfg, "disk"),
-            invalid("disk", format!("a {role} has exactly one disk, not {}", disks.len())),
+            invalid(
+                "disk",
+                format!("a {role} has exactly one disk, not {}", disks.len()),
+            ),
         ));
     };
     let disk = Disk::parse(text).map_err(|r| cfg.error(*pos, invalid("disk", r)))?;
@@ -320,14 +328,20 @@ fn stub_disk(cfg: &XlConfig, role: &'static str) -> Result<Disk, ConfigError> {
             *pos,
             invalid(
                 "disk",
-                format!("vdev is {:?}; a {role} needs hda (mini-os opens vbd 768)", disk.vdev),
+                format!(
+                    "vdev is {:?}; a {role} needs hda (mini-os opens vbd 768)",
+                    disk.vdev
+                ),
             ),
         ));
     }
     if !disk.writable {
         return Err(cfg.error(
             *pos,
-            invalid("disk", format!("a {role} must be able to write its disk (use ,w)")),
+            invalid(
+                "disk",
+                format!("a {role} must be able to write its disk (use ,w)"),
+            ),
         ));
     }
     Ok(disk)
@@ -400,7 +414,11 @@ fn manager_options(cfg: &XlConfig) -> Result<ManagerOptions, ConfigError> {
         let (k, v) = t.split_once('=').unwrap_or((t, ""));
         match k {
             "tpm2" if v == "1" => tpm2 = true,
-            "tpm2" => return Err(err(format!("{t:?}: TPM 2.0 mode is selected by exactly tpm2=1"))),
+            "tpm2" => {
+                return Err(err(format!(
+                    "{t:?}: TPM 2.0 mode is selected by exactly tpm2=1"
+                )));
+            }
             "tpmlocality" => {
                 o.locality = v
                     .parse::<u8>()
@@ -414,7 +432,11 @@ fn manager_options(cfg: &XlConfig) -> Result<ManagerOptions, ConfigError> {
                     .or_else(|| v.strip_prefix("0X"))
                     .and_then(|h| u64::from_str_radix(h, 16).ok())
                     .filter(|a| a % 4096 == 0)
-                    .ok_or_else(|| err(format!("{t:?}: tpmiomem must be a page-aligned 0x<hex> address")))?;
+                    .ok_or_else(|| {
+                        err(format!(
+                            "{t:?}: tpmiomem must be a page-aligned 0x<hex> address"
+                        ))
+                    })?;
             }
             "tpmdriver" => {
                 o.driver = match v {
@@ -525,7 +547,9 @@ fn vtpm_options(cfg: &XlConfig) -> Result<VtpmOptions, ConfigError> {
             ("loglevel", "error") => o.loglevel = LogLevel::Error,
             ("loglevel", "info") => o.loglevel = LogLevel::Info,
             ("loglevel", "debug") => o.loglevel = LogLevel::Debug,
-            ("loglevel", _) => return Err(err(format!("{t:?}: loglevel must be error, info or debug"))),
+            ("loglevel", _) => {
+                return Err(err(format!("{t:?}: loglevel must be error, info or debug")));
+            }
             ("maintcmds", "0") => o.maintcmds = false,
             ("maintcmds", "1") => o.maintcmds = true,
             ("maintcmds", _) => return Err(err(format!("{t:?}: maintcmds must be 0 or 1"))),
@@ -554,7 +578,10 @@ fn guest(cfg: &XlConfig) -> Result<Guest, ConfigError> {
             let key = if root.is_some() { "root" } else { "extra" };
             return Err(cfg.error(
                 cfg.get(key).map_or(Pos::FILE, |s| s.key_pos),
-                invalid(key, "cmdline= and root=/extra= are both given (xl refuses this too)"),
+                invalid(
+                    key,
+                    "cmdline= and root=/extra= are both given (xl refuses this too)",
+                ),
             ));
         }
         (Some(c), None, None) => Some(c.to_string()),

@@ -237,7 +237,11 @@ impl Parser<'_> {
     }
 
     /// The items after `[`, up to and including `]`.
-    fn list_items(&mut self, open: Pos, item_pos: &mut Vec<Pos>) -> Result<Vec<Value>, ConfigError> {
+    fn list_items(
+        &mut self,
+        open: Pos,
+        item_pos: &mut Vec<Pos>,
+    ) -> Result<Vec<Value>, ConfigError> {
         let mut items = Vec::new();
         loop {
             self.skip_space_in_list();
@@ -357,7 +361,10 @@ impl Parser<'_> {
                 expected: "hex digits after 0x",
             }));
         }
-        if let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+        if let Some(c) = self
+            .peek()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
             return Err(self.error(ErrorKind::Unexpected {
                 found: Some(c),
                 expected: "the end of the integer",
@@ -568,7 +575,10 @@ mod tests {
                 Value::Int(3)
             ])
         );
-        assert_eq!(d.item_pos, vec![Pos::new(1, 10), Pos::new(2, 4), Pos::new(3, 2)]);
+        assert_eq!(
+            d.item_pos,
+            vec![Pos::new(1, 10), Pos::new(2, 4), Pos::new(3, 2)]
+        );
         assert_eq!(c.get("x").unwrap().value, Value::List(vec![]));
         assert_eq!(c.get("y").unwrap().value, Value::List(vec![Value::Int(1)]));
         assert_eq!(c.get("y").unwrap().value_pos, Pos::new(6, 5));
@@ -612,17 +622,31 @@ mod tests {
             let e = err(text);
             assert_eq!(at(&e), pos, "{text:?}: {e}");
             assert!(e.to_string().contains(msg), "{text:?}: {e}");
-            assert!(e.to_string().starts_with(&alloc::format!("t.cfg:{}:{}: ", pos.0, pos.1)));
+            assert!(
+                e.to_string()
+                    .starts_with(&alloc::format!("t.cfg:{}:{}: ", pos.0, pos.1))
+            );
         }
         assert_eq!(err("a = [[1]]").kind, ErrorKind::NestedList);
         assert_eq!(at(&err("a = [[1]]")), (1, 6));
         let e = err("a = 18446744073709551616");
-        assert_eq!((e.kind.clone(), at(&e)), (ErrorKind::IntegerOverflow, (1, 5)));
         assert_eq!(
-            parse("t", "a = 18446744073709551615").unwrap().integer("a").unwrap(),
+            (e.kind.clone(), at(&e)),
+            (ErrorKind::IntegerOverflow, (1, 5))
+        );
+        assert_eq!(
+            parse("t", "a = 18446744073709551615")
+                .unwrap()
+                .integer("a")
+                .unwrap(),
             Some(u64::MAX)
         );
-        assert_eq!(err("a = 0x1_0000_0000_0000_0000").kind.to_string().contains("end"), true);
+        assert!(
+            err("a = 0x1_0000_0000_0000_0000")
+                .kind
+                .to_string()
+                .contains("end")
+        );
     }
 
     #[test]
@@ -643,7 +667,10 @@ mod tests {
     fn typed_accessors_report_positions() {
         let c = parse("t.cfg", "n = 1\ns = 'x'\nl = ['a', 2]\n").unwrap();
         let e = c.string("n").unwrap_err();
-        assert_eq!((at(&e), e.to_string()), ((1, 5), "t.cfg:1:5: n= must be a quoted string".into()));
+        assert_eq!(
+            (at(&e), e.to_string()),
+            ((1, 5), "t.cfg:1:5: n= must be a quoted string".into())
+        );
         assert_eq!(at(&c.integer("s").unwrap_err()), (2, 5));
         assert_eq!(at(&c.string_list("s").unwrap_err()), (2, 5));
         assert_eq!(at(&c.string_list("l").unwrap_err()), (3, 11));
@@ -659,7 +686,10 @@ mod tests {
         let text = "a = 'it\\'s'\nb=0x10 ; c = [ \"x\\ty\",\n 2, ]\nd=\"\\x01\"\n";
         let c = parse("t", text).unwrap();
         let r = c.render();
-        assert_eq!(r, "a = \"it's\"\nb = 16\nc = [\"x\\ty\", 2]\nd = \"\u{1}\"\n");
+        assert_eq!(
+            r,
+            "a = \"it's\"\nb = 16\nc = [\"x\\ty\", 2]\nd = \"\u{1}\"\n"
+        );
         assert_eq!(parse("t", &r).unwrap().values(), c.values());
     }
 }

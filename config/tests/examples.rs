@@ -1,6 +1,6 @@
 //! The example stack in `config/examples/` parses, classifies and cross-checks; and `stack`
 //! refuses each broken cross-reference, naming the file and position.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::many_single_char_names)]
 
 use std::path::Path;
 
@@ -50,12 +50,22 @@ fn example_stack_is_consistent() {
         assert_eq!(g.name, format!("guest{n}"));
         assert_eq!(s.vtpm_of(&g.name).unwrap().name, v.name);
     }
-    let g: Vec<_> = s.guests.iter().map(|g| (g.ramdisk.as_deref(), g.cmdline.as_deref())).collect();
+    let g: Vec<_> = s
+        .guests
+        .iter()
+        .map(|g| (g.ramdisk.as_deref(), g.cmdline.as_deref()))
+        .collect();
     assert_eq!(
         g,
         [
-            (Some("boot/guest1-initrd.img"), Some("root=/dev/xvda1 ro console=hvc0")),
-            (Some("boot/guest2-initrd.img"), Some("root=/dev/xvda1 ro console=hvc0 quiet")),
+            (
+                Some("boot/guest1-initrd.img"),
+                Some("root=/dev/xvda1 ro console=hvc0")
+            ),
+            (
+                Some("boot/guest2-initrd.img"),
+                Some("root=/dev/xvda1 ro console=hvc0 quiet")
+            ),
             (None, Some("console=hvc0 init=/bin/sh")),
         ]
     );

@@ -1,6 +1,6 @@
 //! Classification and validation of single files, the reference's §9.2 examples verbatim, and
 //! every misconfiguration with its position.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::many_single_char_names)]
 
 use config::{
     AuthSpec, ConfigError, Disk, Pos, Role, StartupMode, TpmDriver, TpmIrq, VtpmSpec, classify,
@@ -90,7 +90,10 @@ fn reference_examples_golden() {
     let Role::Manager(m) = role(&fixed).unwrap() else {
         panic!()
     };
-    assert_eq!((m.options.locality, m.iomem.clone()), (2, vec![(0xfed42, 1)]));
+    assert_eq!(
+        (m.options.locality, m.iomem.clone()),
+        (2, vec![(0xfed42, 1)])
+    );
     assert_eq!(m.options.locality_pfn(), 0xfed42);
 
     let Role::VtpmDomain(v) = role(VTPM).unwrap() else {
@@ -112,7 +115,10 @@ fn reference_examples_golden() {
 
     // The guest fragment has no name= (a real xl file would): refused, naming the setting.
     let c = parse("g.cfg", GUEST).unwrap();
-    assert_eq!(c.string_list("vtpm").unwrap(), vec![("backend=vtpm-guest1", Pos::new(2, 7))]);
+    assert_eq!(
+        c.string_list("vtpm").unwrap(),
+        vec![("backend=vtpm-guest1", Pos::new(2, 7))]
+    );
     assert_eq!(
         classify(&c).unwrap_err().to_string(),
         "g.cfg: required setting name= is missing"
@@ -146,7 +152,10 @@ fn manager_options() {
     assert_eq!(m.options.srk_auth.value()[..3], [0x00, 0x11, 0x22]);
     // Secrets never appear in Debug output.
     let dbg = format!("{m:?}");
-    assert!(!dbg.contains("secret") && !dbg.contains("00112233"), "{dbg}");
+    assert!(
+        !dbg.contains("secret") && !dbg.contains("00112233"),
+        "{dbg}"
+    );
     assert!(dbg.contains("Text(<redacted>)"));
 
     let Role::Manager(m) = role(&format!(
@@ -165,44 +174,99 @@ fn manager_options() {
 #[test]
 fn manager_errors() {
     let x = |extra: &str| format!("{MGR}extra='{extra}'\n");
-    check(&x("tpmlocality=2"), (6, 7), "TPM 1.2 managers are not supported");
+    check(
+        &x("tpmlocality=2"),
+        (6, 7),
+        "TPM 1.2 managers are not supported",
+    );
     check(&x("tpm2=0"), (6, 7), "exactly tpm2=1");
     check(&x("tpm2=1 tpmlocality=5"), (6, 7), "0 to 4");
-    check(&x("tpm2=1 tpmiomem=fed40000"), (6, 7), "page-aligned 0x<hex>");
+    check(
+        &x("tpm2=1 tpmiomem=fed40000"),
+        (6, 7),
+        "page-aligned 0x<hex>",
+    );
     check(&x("tpm2=1 tpmiomem=0xfed40001"), (6, 7), "page-aligned");
     check(&x("tpm2=1 tpmdriver=tis"), (6, 7), "tpm_tis or tpmfront");
     check(&x("tpm2=1 tpmirq=x"), (6, 7), "number or probe");
     check(&x("tpm2=1 owner_auth=hash:00"), (6, 7), "40 hex digits");
-    check(&x("tpm2=1 srk_auth=secret"), (6, 7), "well-known, hash:<40 hex> or text:");
+    check(
+        &x("tpm2=1 srk_auth=secret"),
+        (6, 7),
+        "well-known, hash:<40 hex> or text:",
+    );
     check(&x("tpm2=1 srk_handle=zz"), (6, 7), "hex handle");
     let e = err(&x("tpm2=1 ownerauth=text:hunter2"));
-    assert!(e.to_string().contains("unknown manager option \"ownerauth\""), "{e}");
-    assert!(!e.to_string().contains("hunter2"), "a secret was echoed: {e}");
+    assert!(
+        e.to_string()
+            .contains("unknown manager option \"ownerauth\""),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains("hunter2"),
+        "a secret was echoed: {e}"
+    );
     // iomem must cover the locality's TIS page.
     let t = |m: String| format!("{m}extra='tpm2=1'\n");
     let m = MGR.replace("fed40,5", "fed40,2");
-    check(&format!("{m}extra='tpm2=1 tpmlocality=2'"), (5, 7), "no range covers page 0xfed42");
+    check(
+        &format!("{m}extra='tpm2=1 tpmlocality=2'"),
+        (5, 7),
+        "no range covers page 0xfed42",
+    );
     assert!(role(&format!("{m}extra='tpm2=1'")).is_ok());
     check(
         &format!("{}extra='tpm2=1'", MGR.replace("iomem=['fed40,5']\n", "")),
         (0, 0),
         "iomem=: no range covers page 0xfed40",
     );
-    check(&t(MGR.replace("fed40,5", "fed40")), (5, 8), "hexadecimal page numbers");
-    check(&t(MGR.replace("['fed40,5']", "'fed40,5'")), (5, 7), "iomem= must be a list");
+    check(
+        &t(MGR.replace("fed40,5", "fed40")),
+        (5, 8),
+        "hexadecimal page numbers",
+    );
+    check(
+        &t(MGR.replace("['fed40,5']", "'fed40,5'")),
+        (5, 7),
+        "iomem= must be a list",
+    );
     // Disk rules.
     check(&t(MGR.replace(",hda,w", ",xvda,w")), (4, 7), "needs hda");
-    check(&t(MGR.replace(",hda,w", ",hda,r")), (4, 7), "must be able to write its disk");
-    check(&t(MGR.replace("disk=['file:m.img,hda,w']\n", "")), (0, 0), "disk= is missing");
+    check(
+        &t(MGR.replace(",hda,w", ",hda,r")),
+        (4, 7),
+        "must be able to write its disk",
+    );
+    check(
+        &t(MGR.replace("disk=['file:m.img,hda,w']\n", "")),
+        (0, 0),
+        "disk= is missing",
+    );
     check(
         &t(MGR.replace("['file:m.img,hda,w']", "['a,hda,w', 'b,hda,w']")),
         (4, 6),
         "exactly one disk, not 2",
     );
-    check(&t(MGR.replace("hda,w", "hda,w,x")), (4, 7), "extra disk parameter");
-    check(&t(MGR.replace("name='m'\n", "")), (0, 0), "name= is missing");
-    check(&t(MGR.replace("memory=16", "memory=0")), (3, 8), "at least 1");
-    check(&t(MGR.replace("memory=16", "memory='16'")), (3, 8), "memory= must be an integer");
+    check(
+        &t(MGR.replace("hda,w", "hda,w,x")),
+        (4, 7),
+        "extra disk parameter",
+    );
+    check(
+        &t(MGR.replace("name='m'\n", "")),
+        (0, 0),
+        "name= is missing",
+    );
+    check(
+        &t(MGR.replace("memory=16", "memory=0")),
+        (3, 8),
+        "at least 1",
+    );
+    check(
+        &t(MGR.replace("memory=16", "memory='16'")),
+        (3, 8),
+        "memory= must be an integer",
+    );
     check(
         &format!("{MGR}extra='tpm2=1'\nvtpm=['backend=x']\n"),
         (7, 6),
@@ -215,7 +279,9 @@ const U: &str = "ac0a5b9e-cbe2-4c07-b43b-1d69e46fb839";
 
 #[test]
 fn vtpm_domain_rules() {
-    let ok = format!("{VT}vtpm=['backend=m,uuid={U}']\nextra='save maintcmds=1 hwinitpcr=0-7 locality=*guest_t=0,2'\n");
+    let ok = format!(
+        "{VT}vtpm=['backend=m,uuid={U}']\nextra='save maintcmds=1 hwinitpcr=0-7 locality=*guest_t=0,2'\n"
+    );
     let Role::VtpmDomain(v) = role(&ok).unwrap() else {
         panic!()
     };
@@ -225,34 +291,62 @@ fn vtpm_domain_rules() {
     assert_eq!(v.options.locality, vec!["*guest_t=0,2".to_string()]);
     assert_eq!(v.uuid()[0], 0xac);
 
-    check(&format!("{VT}vtpm=['backend=m']\n"), (5, 7), "needs a fixed uuid=");
+    check(
+        &format!("{VT}vtpm=['backend=m']\n"),
+        (5, 7),
+        "needs a fixed uuid=",
+    );
     check(
         &format!("{VT}vtpm=['backend=m,uuid={U}', 'backend=n,uuid={U}']\n"),
         (5, 6),
         "exactly one vtpm= entry (its manager), not 2",
     );
     check(VT, (0, 0), "vtpm= is missing");
-    check(&format!("{VT}vtpm=['backend=m,uuid=x']\n"), (5, 7), "not a canonical UUID");
-    check(&format!("{VT}vtpm=['backend=m,uuid={U},foo=1']\n"), (5, 7), "unknown key \"foo\"");
     check(
-        &format!("{}vtpm=['backend=m,uuid={U}']\n", VT.replace(",hda,", ",hdb,")),
+        &format!("{VT}vtpm=['backend=m,uuid=x']\n"),
+        (5, 7),
+        "not a canonical UUID",
+    );
+    check(
+        &format!("{VT}vtpm=['backend=m,uuid={U},foo=1']\n"),
+        (5, 7),
+        "unknown key \"foo\"",
+    );
+    check(
+        &format!(
+            "{}vtpm=['backend=m,uuid={U}']\n",
+            VT.replace(",hda,", ",hdb,")
+        ),
         (4, 7),
         "vdev is \"hdb\"",
     );
     check(
-        &format!("{}vtpm=['backend=m,uuid={U}']\n", VT.replace(",hda,w", ",hda,ro")),
+        &format!(
+            "{}vtpm=['backend=m,uuid={U}']\n",
+            VT.replace(",hda,w", ",hda,ro")
+        ),
         (4, 7),
         "write its disk",
     );
     let x = |e: &str| format!("{VT}vtpm=['backend=m,uuid={U}']\nextra='{e}'\n");
     check(&x("loglevel=loud"), (6, 7), "error, info or debug");
     check(&x("maintcmds=2"), (6, 7), "0 or 1");
-    check(&x("tpm2=1"), (6, 7), "unknown vTPM domain option \"tpm2=1\"");
+    check(
+        &x("tpm2=1"),
+        (6, 7),
+        "unknown vTPM domain option \"tpm2=1\"",
+    );
     // A vTPM kernel under another name is recognised by its disk and fixed uuid.
-    let other = format!("{}vtpm=['backend=m,uuid={U}']\n", VT.replace("vtpm-stubdom", "my-tpm"));
+    let other = format!(
+        "{}vtpm=['backend=m,uuid={U}']\n",
+        VT.replace("vtpm-stubdom", "my-tpm")
+    );
     assert!(matches!(role(&other).unwrap(), Role::VtpmDomain(_)));
     // ... and without the uuid it is a guest with a disk.
-    let g = format!("{}vtpm=['backend=m']\n", VT.replace("vtpm-stubdom", "my-tpm"));
+    let g = format!(
+        "{}vtpm=['backend=m']\n",
+        VT.replace("vtpm-stubdom", "my-tpm")
+    );
     assert!(matches!(role(&g).unwrap(), Role::Guest(_)));
 }
 
@@ -264,17 +358,40 @@ fn guest_rules() {
         r => panic!("{r:?}"),
     };
     assert_eq!(cmd("cmdline='a b'"), Some("a b".into()));
-    assert_eq!(cmd("root='/dev/xvda1 ro'\nextra='quiet'"), Some("root=/dev/xvda1 ro quiet".into()));
+    assert_eq!(
+        cmd("root='/dev/xvda1 ro'\nextra='quiet'"),
+        Some("root=/dev/xvda1 ro quiet".into())
+    );
     assert_eq!(cmd("root='/dev/xvda1'"), Some("root=/dev/xvda1".into()));
     assert_eq!(cmd("extra='quiet'"), Some("quiet".into()));
     assert_eq!(cmd(""), None);
-    check(&format!("{G}cmdline='a'\nextra='b'\n"), (5, 1), "cmdline= and root=/extra= are both given");
-    check(&format!("{G}vtpm=['uuid={U}']\n"), (4, 7), "backend= is required");
+    check(
+        &format!("{G}cmdline='a'\nextra='b'\n"),
+        (5, 1),
+        "cmdline= and root=/extra= are both given",
+    );
+    check(
+        &format!("{G}vtpm=['uuid={U}']\n"),
+        (4, 7),
+        "backend= is required",
+    );
     check(&format!("{G}vtpm='backend=v'\n"), (4, 6), "must be a list");
-    check(&format!("{G}ramdisk=1\n"), (4, 9), "ramdisk= must be a quoted string");
-    check("kernel='k'\nmemory=1\nname=\"\"", (3, 6), "must not be empty");
+    check(
+        &format!("{G}ramdisk=1\n"),
+        (4, 9),
+        "ramdisk= must be a quoted string",
+    );
+    check(
+        "kernel='k'\nmemory=1\nname=\"\"",
+        (3, 6),
+        "must not be empty",
+    );
     check("name='g'\nmemory=1\n", (0, 0), "kernel= is missing");
     check("name='g'\nkernel='k'\n", (0, 0), "memory= is missing");
     // iomem= makes a file a manager, whose rules then apply.
-    check(&format!("{G}iomem=['fed40,5']\n"), (0, 0), "disk= is missing");
+    check(
+        &format!("{G}iomem=['fed40,5']\n"),
+        (0, 0),
+        "disk= is missing",
+    );
 }

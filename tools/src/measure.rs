@@ -15,6 +15,8 @@
 //! PCR5 = H(H(0ⁿ ‖ H(cmdline)) ‖ H(initrd))
 //! ```
 
+use core::fmt::Write as _;
+
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tpm2::alg::TpmAlgId;
@@ -23,9 +25,7 @@ use tpm2::cc::TpmCc;
 use tpm2::client::{Client, ClientError};
 use tpm2::commands::CommandParams;
 use tpm2::handle::TpmHandle;
-use tpm2::structures::{
-    Tpm2bAuth, TpmlDigestValues, TpmlPcrSelection, TpmsPcrSelection, TpmtHa,
-};
+use tpm2::structures::{Tpm2bAuth, TpmlDigestValues, TpmlPcrSelection, TpmsPcrSelection, TpmtHa};
 use tpm2::transport::Transport;
 
 use crate::Error;
@@ -244,5 +244,9 @@ pub fn read_pcrs(tpm: &mut dyn Transport<Error = Error>) -> Result<ReadPcrs, Err
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }

@@ -147,7 +147,9 @@ fn human(a: &Args, m: &Measurement, tpm: Option<&TpmRun>, ok: bool) -> String {
     let _ = writeln!(
         s,
         "initrd   {}",
-        a.initrd.as_deref().unwrap_or("(none: the empty-input digest is extended)")
+        a.initrd
+            .as_deref()
+            .unwrap_or("(none: the empty-input digest is extended)")
     );
     let _ = writeln!(s, "\ndigests:");
     for (name, d1, d256) in [
