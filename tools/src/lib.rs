@@ -6,6 +6,7 @@
 //! is where the [`tpm2::transport::Transport`] seam meets the operating system.
 
 pub mod error;
+pub mod measure;
 pub mod mgr;
 pub mod probe;
 pub mod swtpm;
