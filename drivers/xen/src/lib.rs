@@ -20,6 +20,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod hosted;
 #[cfg(feature = "std")]
 pub mod hv;
 pub mod platform;

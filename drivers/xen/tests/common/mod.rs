@@ -277,7 +277,11 @@ pub(crate) fn grants<M: Machine>(m: &M) {
     let (g2, _keep) = pa.grant_page(b).unwrap();
     m.destroy(a);
     assert!(pb.map_page(a, g2).is_err());
-    assert!(matches!(pa.grant_page(b), Err(XenError::NoDomain(_))));
+    // A dead domain's own calls fail (hosted: its connection is cut).
+    assert!(matches!(
+        pa.grant_page(b),
+        Err(XenError::NoDomain(_) | XenError::Io(_))
+    ));
 }
 
 pub(crate) fn ports<M: Machine>(m: &M) {
@@ -322,7 +326,10 @@ pub(crate) fn ports<M: Machine>(m: &M) {
     let q2 = pb.bind_interdomain(c, p2).unwrap();
     m.destroy(c);
     pb.notify(q2).unwrap();
-    assert_eq!(pc.notify(p2).err(), Some(XenError::NoDomain(c)));
+    assert!(matches!(
+        pc.notify(p2),
+        Err(XenError::NoDomain(_) | XenError::Io(_))
+    ));
 }
 
 pub(crate) fn wait_wakes<M: Machine>(m: &M) {
