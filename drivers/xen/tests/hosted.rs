@@ -313,3 +313,17 @@ fn ping_pong_latency() {
     let us = common::ping_pong(&Hosted::new(), 20_000);
     println!("hosted ping-pong (two connections, threads): {us:.2} us per round trip");
 }
+
+#[test]
+fn the_fuzz_seeds_are_valid_frames() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/hosted_wire");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seed corpus exists") {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let msg = wire::parse(&bytes).expect("a seed parses");
+        assert_eq!(wire::encode(&msg), bytes);
+        n += 1;
+    }
+    assert!(n >= 10, "{n} seeds");
+}

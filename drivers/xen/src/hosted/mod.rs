@@ -23,7 +23,6 @@ mod launcher;
 mod sys;
 pub mod wire;
 
-use std::format;
 use std::path::Path;
 use std::string::String;
 
@@ -38,8 +37,10 @@ pub const SOCKET_NAME: &str = "xen.sock";
 
 fn format_credential(token: &[u8; 16], socket: &Path) -> String {
     let mut s = String::with_capacity(33 + socket.as_os_str().len());
+    let hex = b"0123456789abcdef";
     for b in token {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(hex[usize::from(b >> 4)]));
+        s.push(char::from(hex[usize::from(b & 0xf)]));
     }
     s.push('@');
     s.push_str(&socket.to_string_lossy());

@@ -45,7 +45,7 @@ const F_SEAL_GROW: i32 = 4;
 unsafe extern "C" {
     fn sendmsg(fd: i32, msg: *const MsgHdr, flags: i32) -> isize;
     fn recvmsg(fd: i32, msg: *mut MsgHdr, flags: i32) -> isize;
-    fn memfd_create(name: *const u8, flags: u32) -> i32;
+    fn memfd_create(name: *const core::ffi::c_char, flags: u32) -> i32;
     fn fcntl(fd: i32, cmd: i32, ...) -> i32;
 }
 
@@ -58,7 +58,7 @@ struct Control([u8; 128]);
 pub(crate) fn page_file(size: u64) -> io::Result<File> {
     // SAFETY: the name is a NUL-terminated static string; the flags are valid; the call
     // returns a new descriptor or -1.
-    let fd = unsafe { memfd_create(b"vtpm-xen-page\0".as_ptr(), MFD_CLOEXEC | MFD_ALLOW_SEALING) };
+    let fd = unsafe { memfd_create(c"vtpm-xen-page".as_ptr(), MFD_CLOEXEC | MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
