@@ -411,6 +411,11 @@ impl<L: ManagerLink, B: BlockDevice> Domain<L, B> {
         self.saves
     }
 
+    /// The engine (read-only: commands go through [`Domain::execute`]).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The link (a front-end may reconnect it; tests break it).
     pub fn link_mut(&mut self) -> &mut L {
         &mut self.link
