@@ -198,8 +198,8 @@ enum Record {
     Foreign(usize),
 }
 
-fn refusal(e: ReplyError) -> DomainError {
-    match e {
+fn refusal(e: &ReplyError) -> DomainError {
+    match *e {
         ReplyError::Refused(ReturnCode::BAD_PARAMETER) => DomainError::NotRegistered,
         ReplyError::Refused(code) => DomainError::Refused(code),
         ReplyError::Malformed(what) => DomainError::Malformed(what),
@@ -209,7 +209,7 @@ fn refusal(e: ReplyError) -> DomainError {
 fn load_record<L: ManagerLink>(link: &mut L) -> Result<Record, DomainError> {
     let request = Request::LoadHashKey;
     let raw = link.call(&request.encode())?;
-    match Reply::parse(&request, &raw).map_err(refusal)? {
+    match Reply::parse(&request, &raw).map_err(|e| refusal(&e))? {
         Reply::HashKey(k) if k.iter().all(|&b| b == 0) => Ok(Record::Blank),
         Reply::HashKey(k) => {
             Ok(HashKey::from_bytes(&k).map_or(Record::Foreign(k.len()), Record::Key))
@@ -223,7 +223,7 @@ fn load_record<L: ManagerLink>(link: &mut L) -> Result<Record, DomainError> {
 fn save_record<L: ManagerLink>(link: &mut L, key: &HashKey) -> Result<(), DomainError> {
     let request = Request::SaveHashKey(key.to_bytes());
     let raw = link.call(&request.encode())?;
-    match Reply::parse(&request, &raw).map_err(refusal)? {
+    match Reply::parse(&request, &raw).map_err(|e| refusal(&e))? {
         Reply::Empty => Ok(()),
         _ => Err(DomainError::Malformed("SAVEHASHKEY answered with a body")),
     }

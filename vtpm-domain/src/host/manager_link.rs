@@ -35,13 +35,13 @@ impl SocketLink {
 
 impl ManagerLink for SocketLink {
     fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => {
-                let c = Client::domain(&self.path, self.uuid)
-                    .map_err(|e| LinkError::NotSent(format!("{}: {e}", self.path.display())))?;
-                self.client.insert(c)
-            }
+        if self.client.is_none() {
+            let c = Client::domain(&self.path, self.uuid)
+                .map_err(|e| LinkError::NotSent(format!("{}: {e}", self.path.display())))?;
+            self.client = Some(c);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err(LinkError::NotSent("not connected".into()));
         };
         match client.exchange(request) {
             Ok(answer) => Ok(answer),
