@@ -84,6 +84,11 @@ impl SealKey {
         Some(Self(key))
     }
 
+    /// The key's bytes (to hand to the manager inside a hash key; never print them).
+    pub fn as_bytes(&self) -> &[u8; KEY_SIZE] {
+        &self.0
+    }
+
     fn bytes(&self) -> &[u8] {
         &self.0[..]
     }

@@ -32,7 +32,7 @@ type Mgr = Manager<SwtpmTransport, FileDevice>;
 fn quiet(_: Arguments<'_>) {}
 
 fn start(sw: &Swtpm, disk: &std::path::Path) -> (Mgr, Duration) {
-    let (dev, _) = FileDevice::open_or_create(disk).expect("image");
+    let (dev, _) = vtpmmgr::host::file_device::open_or_create(disk).expect("image");
     let t = Instant::now();
     let (m, _) = Manager::start(
         sw.connect().expect("connect"),

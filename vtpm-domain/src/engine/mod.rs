@@ -112,6 +112,16 @@ impl Engine {
         self.state.to_blob()
     }
 
+    /// Puts the engine back into the state of `blob` (from [`Engine::save_state`] of this
+    /// engine, e.g. a snapshot taken before a command whose changes could not be made durable).
+    /// The platform, the clock's time base and the primary-key cache (keyed by the seeds it
+    /// was derived from) stay. On error nothing changed.
+    pub fn rollback_to(&mut self, blob: &[u8]) -> Result<(), StateError> {
+        self.state = State::from_blob(blob)?;
+        self.dirty = false;
+        Ok(())
+    }
+
     /// True if state that must survive a crash changed since the last call; clears the flag.
     pub fn take_dirty(&mut self) -> bool {
         core::mem::take(&mut self.dirty)

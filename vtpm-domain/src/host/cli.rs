@@ -7,10 +7,12 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::managed::{ManagedTpm, ManagerStorage};
 use super::platform::HostPlatform;
 use super::server::{Device, Limits, Protocol, Server, StopReason, response_code};
 use super::signal;
 use super::state_file::{StateFile, read_key_file, write_new_key_file};
+use crate::domain::StartOutcome;
 use crate::engine::Engine;
 
 /// The help text.
@@ -19,7 +21,8 @@ vtpm-domain: a software TPM 2.0 served over TCP
 
 USAGE:
     vtpm-domain serve (--swtpm-tcp ADDR:PORT | --mssim-tcp ADDR:PORT)
-                      (--ephemeral | --state FILE --key-file KEYFILE)
+                      (--ephemeral | --state FILE --key-file KEYFILE
+                       | --manager unix:PATH --uuid UUID --image FILE [--reset-image])
                       [--startup-clear] [--verbose]
     vtpm-domain keygen --key-file KEYFILE
     vtpm-domain help | --help
@@ -32,6 +35,12 @@ SERVE:
     --ephemeral            keep the TPM in memory only (a new TPM every start)
     --state FILE           keep the TPM sealed in FILE, written after every change
     --key-file KEYFILE     the 32-byte sealing key: 32 raw bytes or 64 hex digits, mode 0600
+    --manager unix:PATH    keep the TPM's key with the vTPM manager (`vtpmmgr serve`) on its
+                           domain socket PATH; the state is sealed on --image
+    --uuid UUID            the vTPM's UUID, registered with `vtpmctl vtpm new GROUP UUID`
+    --image FILE           the 2 MiB two-slot state image (created blank if missing)
+    --reset-image          if the manager's record does not open the image (replaced, corrupt
+                           or rolled back), start a NEW TPM and replace the record
     --startup-clear        send TPM2_Startup(CLEAR) at start (default: the client does)
     --verbose              log every command code and response code to stderr
 
@@ -54,6 +63,8 @@ pub enum Storage {
         /// The key file.
         key_file: PathBuf,
     },
+    /// On a two-slot image, its key kept by the manager.
+    Manager(ManagerStorage),
 }
 
 /// `serve` options.
@@ -216,6 +227,10 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
     let mut key_file = None;
     let mut startup_clear = None;
     let mut verbose = None;
+    let mut manager: Option<PathBuf> = None;
+    let mut uuid = None;
+    let mut image = None;
+    let mut reset_image = None;
     while let Some((name, inline)) = args.next_option()? {
         match name.as_str() {
             "--swtpm-tcp" | "--mssim-tcp" => {
@@ -249,6 +264,35 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
                 no_value(&name, inline.as_ref())?;
                 set_once(&mut startup_clear, (), &name)?;
             }
+            "--manager" => {
+                let v = args.value(&name, inline)?;
+                let text = v
+                    .to_str()
+                    .ok_or_else(|| usage(format!("bad manager address {v:?}")))?;
+                let path = text
+                    .strip_prefix("unix:")
+                    .ok_or_else(|| usage(format!("--manager {text:?}: expected unix:PATH")))?;
+                if path.is_empty() {
+                    return Err(usage("--manager unix: needs a path"));
+                }
+                set_once(&mut manager, PathBuf::from(path), &name)?;
+            }
+            "--uuid" => {
+                let v = args.value(&name, inline)?;
+                let parsed = v
+                    .to_str()
+                    .and_then(|t| t.parse::<vtpmmgr_protocol::Uuid>().ok())
+                    .ok_or_else(|| usage(format!("--uuid {v:?} is not a UUID")))?;
+                set_once(&mut uuid, parsed, &name)?;
+            }
+            "--image" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut image, PathBuf::from(v), &name)?;
+            }
+            "--reset-image" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut reset_image, (), &name)?;
+            }
             "--verbose" => {
                 no_value(&name, inline.as_ref())?;
                 set_once(&mut verbose, (), &name)?;
@@ -258,6 +302,31 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
     }
     let (protocol, addr) = listen
         .ok_or_else(|| usage("serve needs --swtpm-tcp ADDR:PORT or --mssim-tcp ADDR:PORT"))?;
+    let managed = manager.is_some() || uuid.is_some() || image.is_some() || reset_image.is_some();
+    if managed {
+        if ephemeral.is_some() || state.is_some() || key_file.is_some() {
+            return Err(usage(
+                "--manager/--uuid/--image cannot be combined with --ephemeral/--state/--key-file",
+            ));
+        }
+        let (Some(socket), Some(uuid), Some(image)) = (manager, uuid, image) else {
+            return Err(usage(
+                "a manager-backed TPM needs --manager unix:PATH --uuid UUID --image FILE",
+            ));
+        };
+        return Ok(Command::Serve(ServeOptions {
+            protocol,
+            addr,
+            storage: Storage::Manager(ManagerStorage {
+                socket,
+                uuid,
+                image,
+                reset_image: reset_image.is_some(),
+            }),
+            startup_clear: startup_clear.is_some(),
+            verbose: verbose.is_some(),
+        }));
+    }
     let storage = match (ephemeral, state, key_file) {
         (Some(()), None, None) => Storage::Ephemeral,
         (None, Some(state), Some(key_file)) => Storage::Sealed { state, key_file },
@@ -270,7 +339,8 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
         (None, None, Some(_)) => return Err(usage("--key-file needs --state FILE")),
         (None, None, None) => {
             return Err(usage(
-                "serve needs --ephemeral or --state FILE --key-file KEYFILE",
+                "serve needs --ephemeral, --state FILE --key-file KEYFILE, or --manager \
+                 unix:PATH --uuid UUID --image FILE",
             ));
         }
     };
@@ -291,6 +361,29 @@ fn open_device(storage: &Storage, verbose: bool) -> Result<Device, String> {
     let platform =
         HostPlatform::new().map_err(|e| format!("cannot open the OS random source: {e}"))?;
     match storage {
+        Storage::Manager(m) => {
+            let (tpm, report) = ManagedTpm::start(m, Box::new(platform))?;
+            let at = format!("slot {} generation {}", report.slot, report.generation);
+            match &report.outcome {
+                StartOutcome::FirstBoot => eprintln!(
+                    "vtpm-domain: vTPM {}: first boot: manufactured a new TPM (image {}, {at})",
+                    m.uuid,
+                    m.image.display()
+                ),
+                StartOutcome::Loaded { slot, generation } => eprintln!(
+                    "vtpm-domain: vTPM {}: loaded generation {generation} from slot {slot} of {} \
+                     (now {at})",
+                    m.uuid,
+                    m.image.display()
+                ),
+                StartOutcome::Reset { cause } => eprintln!(
+                    "vtpm-domain: vTPM {}: RESET as asked (--reset-image): the old state was \
+                     given up ({cause}); manufactured a new TPM ({at})",
+                    m.uuid
+                ),
+            }
+            Ok(Device::new(Box::new(tpm), None, verbose))
+        }
         Storage::Ephemeral => Ok(Device::new(
             Box::new(Engine::manufacture(Box::new(platform))),
             None,
@@ -443,6 +536,85 @@ mod tests {
         assert_eq!(o.protocol, Protocol::Mssim);
         assert_eq!(o.storage, Storage::Ephemeral);
         assert!(o.verbose);
+    }
+
+    #[test]
+    fn parses_the_manager_backed_form() {
+        let uuid = "6f2c1b9e-0d7a-4c55-9a43-3e1f0f6b2a10";
+        let Ok(Command::Serve(o)) = p(&[
+            "serve",
+            "--swtpm-tcp",
+            "127.0.0.1:2321",
+            "--manager",
+            "unix:/run/vtpmmgr/domains.sock",
+            "--uuid",
+            uuid,
+            "--image=/var/lib/vtpm/a.img",
+            "--reset-image",
+        ]) else {
+            panic!("serve did not parse")
+        };
+        assert_eq!(
+            o.storage,
+            Storage::Manager(ManagerStorage {
+                socket: "/run/vtpmmgr/domains.sock".into(),
+                uuid: uuid.parse().unwrap(),
+                image: "/var/lib/vtpm/a.img".into(),
+                reset_image: true,
+            })
+        );
+        let base = ["serve", "--swtpm-tcp", "127.0.0.1:2321"];
+        for bad in [
+            &["--manager", "unix:/s", "--uuid", uuid][..],
+            &["--manager", "unix:/s", "--image", "i"],
+            &["--uuid", uuid, "--image", "i"],
+            &["--reset-image"],
+            &["--manager", "/s", "--uuid", uuid, "--image", "i"],
+            &["--manager", "unix:", "--uuid", uuid, "--image", "i"],
+            &["--manager", "unix:/s", "--uuid", "nope", "--image", "i"],
+            &[
+                "--manager",
+                "unix:/s",
+                "--uuid",
+                uuid,
+                "--image",
+                "i",
+                "--ephemeral",
+            ],
+            &[
+                "--manager",
+                "unix:/s",
+                "--uuid",
+                uuid,
+                "--image",
+                "i",
+                "--state",
+                "s",
+            ],
+            &[
+                "--manager",
+                "unix:/s",
+                "--uuid",
+                uuid,
+                "--uuid",
+                uuid,
+                "--image",
+                "i",
+            ],
+            &[
+                "--manager",
+                "unix:/s",
+                "--uuid",
+                uuid,
+                "--image",
+                "i",
+                "--reset-image=1",
+            ],
+        ] {
+            let mut args = base.to_vec();
+            args.extend_from_slice(bad);
+            assert!(p(&args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! The user documentation is `docs/vtpm-domain-serve.md`.
 
 pub mod cli;
+pub mod managed;
+pub mod manager_link;
 pub mod mssim;
 pub mod platform;
 pub mod server;

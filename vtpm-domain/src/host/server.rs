@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 
 use super::signal;
 use super::state_file::{StateFile, StateFileError};
+use crate::domain::DomainError;
 use crate::engine::Engine;
 
 /// The operations of a TPM the front-ends need: [`Engine`] in production, a recording
@@ -44,6 +45,37 @@ pub trait TpmBackend: Send {
     fn save_state(&self) -> Zeroizing<Vec<u8>>;
     /// Whether crash-relevant state changed since the last call (clears the flag).
     fn take_dirty(&mut self) -> bool;
+    /// A backend that persists itself (the manager-backed [`crate::domain::Domain`]): makes
+    /// any save it still owes. Others have nothing to do.
+    fn flush(&mut self) -> Result<(), DomainError> {
+        Ok(())
+    }
+}
+
+/// Why the state could not be made durable.
+#[derive(Debug)]
+pub enum PersistError {
+    /// The sealed state file.
+    File(StateFileError),
+    /// The manager-backed domain (image or manager).
+    Domain(DomainError),
+}
+
+impl core::fmt::Display for PersistError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::File(e) => write!(f, "{e}"),
+            Self::Domain(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PersistError {}
+
+impl From<StateFileError> for PersistError {
+    fn from(e: StateFileError) -> Self {
+        Self::File(e)
+    }
 }
 
 impl TpmBackend for Engine {
@@ -225,29 +257,31 @@ impl Device {
         }
     }
 
-    fn write_state(&mut self) -> Result<(), StateFileError> {
+    fn write_state(&mut self) -> Result<(), PersistError> {
         match &mut self.store {
             Some(store) => {
                 let blob = self.tpm.save_state();
-                store.save(&blob)
+                store.save(&blob)?;
             }
-            None => Ok(()),
+            None => self.tpm.flush().map_err(PersistError::Domain)?,
         }
+        Ok(())
     }
 
     /// _TPM_Init: the TPM restarts and waits for TPM2_Startup; it accepts commands again.
-    pub fn power_on(&mut self) -> Result<(), StateFileError> {
+    pub fn power_on(&mut self) -> Result<(), PersistError> {
         self.tpm.power_on();
         self.running = true;
         self.last_command = None;
-        if self.tpm.take_dirty() {
+        if self.tpm.take_dirty() || self.store.is_none() {
             self.persist_now()?;
         }
         Ok(())
     }
 
-    /// Writes the whole state now, dirty or not (CMD_STORE_VOLATILE, shutdown).
-    pub fn persist_now(&mut self) -> Result<(), StateFileError> {
+    /// Writes the whole state now, dirty or not (CMD_STORE_VOLATILE, shutdown); a
+    /// self-persisting backend makes any save it still owes.
+    pub fn persist_now(&mut self) -> Result<(), PersistError> {
         self.persist_pending = true;
         self.write_state()?;
         self.persist_pending = false;

@@ -287,7 +287,7 @@ fn start(o: &ServeOptions, hw: HwConfig) -> Result<HostManager, String> {
         .tpm
         .open()
         .map_err(|e| format!("hardware TPM {}: {e}", o.tpm))?;
-    let (dev, created) = FileDevice::open_or_create(&o.disk).map_err(|e| e.to_string())?;
+    let (dev, created) = super::file_device::open_or_create(&o.disk).map_err(|e| e.to_string())?;
     if created {
         log(format_args!("created a blank image {}", o.disk.display()));
     }

@@ -92,7 +92,7 @@ fn log(args: std::fmt::Arguments<'_>) {
 
 /// Starts a manager on `tpm` and the image `disk`.
 pub(crate) fn start(tpm: &HwTpm, disk: &Path) -> Result<(Mgr, StartReport), StartError> {
-    let (dev, _) = FileDevice::open_or_create(disk).expect("image file");
+    let (dev, _) = vtpmmgr::host::file_device::open_or_create(disk).expect("image file");
     Manager::start(
         tpm.connect(),
         dev,
