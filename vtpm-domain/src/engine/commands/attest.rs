@@ -114,20 +114,11 @@ fn fill_attest_info(
         restart_count: perm.restart_count,
         safe: e.state.vol.orderly,
     };
-    let (qualified_signer, name, plain) = match e.state.object(h) {
-        Some(obj) => (
-            obj.qualified_name.clone(),
-            obj.name.clone(),
-            matches!(obj.hierarchy, TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM),
-        ),
-        // The Name of TPM_RH_NULL is its handle.
-        None => {
-            let n = TpmHandle::NULL.0.to_be_bytes().to_vec();
-            (n.clone(), n, false)
-        }
-    };
+    // The NULL key never gets here (TPM_RC_SCHEME first): `h` is a loaded object.
+    let obj = e.state.object(h).ok_or(TpmRc::HANDLE.with_handle(1))?;
+    let plain = matches!(obj.hierarchy, TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM);
     if !plain {
-        let mask = kdfa(HashAlg::Sha512, &perm.sh_proof, OBFUSCATE, &name, &[], 128);
+        let mask = kdfa(HashAlg::Sha512, &perm.sh_proof, OBFUSCATE, &obj.name, &[], 128);
         let word = |i: usize| {
             mask.get(i..i + 8)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -141,7 +132,7 @@ fn fill_attest_info(
         clock_info.restart_count = clock_info.restart_count.wrapping_add(low);
     }
     Ok(TpmsAttest {
-        qualified_signer: Tpm2bName::new(&qualified_signer).map_err(|_| TpmRc::FAILURE)?,
+        qualified_signer: Tpm2bName::new(&obj.qualified_name).map_err(|_| TpmRc::FAILURE)?,
         extra_data,
         clock_info,
         firmware_version: firmware,
