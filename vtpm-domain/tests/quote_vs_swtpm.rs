@@ -584,3 +584,20 @@ fn refusals_match_swtpm() {
     flush(&mut p, key);
     flush(&mut p, bare);
 }
+
+#[test]
+fn quote_is_listed_with_the_same_attributes() {
+    let mut p = Pair::new(b"quote_vs_swtpm getcap");
+    // TPM2_GetCapability(TPM_CAP_COMMANDS, TPM_CC_Quote, 1): the first TPMA_CC is Quote's.
+    let mut params = 2u32.to_be_bytes().to_vec();
+    params.extend_from_slice(&TpmCc::QUOTE.0.to_be_bytes());
+    params.extend_from_slice(&1u32.to_be_bytes());
+    let cmd = build_command(TpmCc::GET_CAPABILITY, &[], &[], &params).unwrap();
+    let (a, b) = p.same_rc("GetCapability(COMMANDS)", &cmd);
+    // header, moreData, capability, count, then the TPMA_CC.
+    assert_eq!(a[11..23], b[11..23], "TPMA_CC of TPM2_Quote");
+    assert_eq!(
+        u32::from_be_bytes(a[19..23].try_into().unwrap()) & 0xffff,
+        TpmCc::QUOTE.0
+    );
+}
