@@ -118,7 +118,14 @@ fn fill_attest_info(
     let obj = e.state.object(h).ok_or(TpmRc::HANDLE.with_handle(1))?;
     let plain = matches!(obj.hierarchy, TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM);
     if !plain {
-        let mask = kdfa(HashAlg::Sha512, &perm.sh_proof, OBFUSCATE, &obj.name, &[], 128);
+        let mask = kdfa(
+            HashAlg::Sha512,
+            &perm.sh_proof,
+            OBFUSCATE,
+            &obj.name,
+            &[],
+            128,
+        );
         let word = |i: usize| {
             mask.get(i..i + 8)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
