@@ -5,6 +5,7 @@
 //! The core crates (`tpm2`, the drivers, the engine) never touch a socket or a file; this crate
 //! is where the [`tpm2::transport::Transport`] seam meets the operating system.
 
+pub mod attest;
 pub mod error;
 pub mod measure;
 pub mod mgr;

@@ -1875,3 +1875,139 @@ fn nv_counter_bits_extend() {
         t.tool(&["tpm2_nvundefine", "-C", "o", idx]);
     }
 }
+
+/// `tpm2_quote` with the AK `ak` (a context file), then `tpm2_checkquote` with its public key
+/// `pem`: the quote is accepted with the right nonce and PCR values, refused with another
+/// nonce or a changed PCR value; a PCR changed after the quote makes a new quote differ.
+fn quote_and_check(t: &Tpm, ak: &str, pem: &str, hash: &str) {
+    let (msg, sig, pcrs) = (t.p("quote.msg"), t.p("quote.sig"), t.p("quote.pcrs"));
+    let list = "sha256:0,1,16+sha1:16";
+    let started = Instant::now();
+    t.tool_f(&[
+        "tpm2_quote",
+        "-c",
+        ak,
+        "-l",
+        list,
+        "-q",
+        "0badc0ffee",
+        "-m",
+        &msg,
+        "-s",
+        &sig,
+        "-o",
+        &pcrs,
+        "-g",
+        hash,
+    ]);
+    eprintln!("tpm2_quote ({hash}): {:?}", started.elapsed());
+    let check = |nonce: &str, pcr_file: &str| {
+        t.output(&[
+            "tpm2_checkquote",
+            "-u",
+            pem,
+            "-m",
+            &msg,
+            "-s",
+            &sig,
+            "-f",
+            pcr_file,
+            "-g",
+            hash,
+            "-q",
+            nonce,
+        ])
+    };
+    let ok = check("0badc0ffee", &pcrs);
+    assert!(
+        ok.status.success(),
+        "tpm2_checkquote refused the quote: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("pcrs:"), "checkquote prints the PCRs: {out}");
+    assert!(
+        !check("0badc0fff0", &pcrs).status.success(),
+        "tpm2_checkquote accepted a wrong nonce"
+    );
+    // Change one byte of PCR 16's SHA-256 value in the (tool-specific) PCR file.
+    let value = t.pcr("sha256", 16);
+    let mut bad = t.read("quote.pcrs");
+    let at = bad
+        .windows(value.len())
+        .position(|w| w == value.as_slice())
+        .expect("PCR 16 in the PCR file");
+    bad[at] ^= 1;
+    let bad_pcrs = t.write("bad.pcrs", &bad);
+    assert!(
+        !check("0badc0ffee", &bad_pcrs).status.success(),
+        "tpm2_checkquote accepted changed PCR values"
+    );
+    // The message really is a TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE with our nonce.
+    let m = t.read("quote.msg");
+    assert_eq!(&m[..6], &[0xff, b'T', b'C', b'G', 0x80, 0x18]);
+    assert!(hex(&m).contains("00050badc0ffee"));
+}
+
+#[test]
+fn quote_and_checkquote() {
+    let t = Tpm::new("quote");
+    // A restricted ECDSA signing primary in the endorsement hierarchy.
+    let (ak, pem) = (t.p("ak.ctx"), t.p("ak.pem"));
+    t.tool_f(&[
+        "tpm2_createprimary",
+        "-C",
+        "e",
+        "-G",
+        "ecc256:ecdsa-sha256:null",
+        "-a",
+        "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
+        "-c",
+        &ak,
+    ]);
+    t.tool_f(&["tpm2_readpublic", "-c", &ak, "-f", "pem", "-o", &pem]);
+    t.tool_f(&[
+        "tpm2_pcrextend",
+        "16:sha256=0101010101010101010101010101010101010101010101010101010101010101",
+    ]);
+    quote_and_check(&t, &ak, &pem, "sha256");
+    t.flush();
+
+    // The tpm2-tools attestation key: an RSA EK and an RSASSA AK under it (tpm2_createak
+    // loads it with a PolicySecret session on the endorsement hierarchy).
+    let (ek, ak2, ak2_pub, ak2_name) = (
+        t.p("ek.ctx"),
+        t.p("ak2.ctx"),
+        t.p("ak2.pem"),
+        t.p("ak2.name"),
+    );
+    t.tool_f(&[
+        "tpm2_createek",
+        "-c",
+        &ek,
+        "-G",
+        "rsa",
+        "-u",
+        &t.p("ek.pub"),
+    ]);
+    t.tool_f(&[
+        "tpm2_createak",
+        "-C",
+        &ek,
+        "-c",
+        &ak2,
+        "-G",
+        "rsa",
+        "-g",
+        "sha256",
+        "-s",
+        "rsassa",
+        "-u",
+        &ak2_pub,
+        "-f",
+        "pem",
+        "-n",
+        &ak2_name,
+    ]);
+    quote_and_check(&t, &ak2, &ak2_pub, "sha256");
+}

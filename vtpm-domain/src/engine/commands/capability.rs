@@ -418,7 +418,7 @@ fn avail(limit: usize, used: usize) -> u32 {
 }
 
 /// The crate version as TPM_PT_FIRMWARE_VERSION_1 (major << 16 | minor) and _2 (patch << 16).
-fn firmware_version() -> (u32, u32) {
+pub(crate) fn firmware_version() -> (u32, u32) {
     let part = |s: &str| s.parse::<u16>().map_or(0, u32::from);
     let major = part(env!("CARGO_PKG_VERSION_MAJOR"));
     let minor = part(env!("CARGO_PKG_VERSION_MINOR"));

@@ -20,7 +20,8 @@
 //!
 //! Shared pieces other command families use: [`hashcheck_ticket`] (TPM2_Hash,
 //! TPM2_SequenceComplete), [`verify_hashcheck_ticket`], [`verified_ticket`],
-//! [`select_sign_scheme`] and [`sign_digest`] (attestation commands), [`validate_signature`]
+//! [`select_sign_scheme`], [`scheme_hash`], [`check_sign_scheme_implemented`] and
+//! [`sign_digest`] (attestation commands), [`validate_signature`]
 //! (TPM2_PolicySigned), and [`TpmRng`], the TPM's DRBG as a `rand_core` source.
 
 use alloc::vec::Vec;
@@ -50,8 +51,11 @@ mod sym;
 #[path = "keys_tests.rs"]
 mod tests;
 
-#[allow(unused_imports)] // for the attestation commands (TPM2_Certify, TPM2_Quote, ...)
-pub(crate) use sign::{select_sign_scheme, sign_digest, validate_signature};
+#[allow(unused_imports)] // validate_signature: for TPM2_PolicySigned
+pub(crate) use sign::{
+    check_implemented as check_sign_scheme_implemented, scheme_hash, select_sign_scheme,
+    sign_digest, validate_signature,
+};
 
 /// This family's rows of the dispatch table.
 pub(crate) const ENTRIES: &[Entry] = &[

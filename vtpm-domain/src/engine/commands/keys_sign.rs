@@ -24,7 +24,7 @@ use crate::engine::dispatch::Ctx;
 use crate::engine::object::{ecc_curve, ecc_private, ecc_public, rsa_private, rsa_public};
 
 /// The hash of a signing scheme (`None` for TPM_ALG_NULL).
-fn scheme_hash(s: &TpmtSigScheme) -> Option<TpmAlgId> {
+pub(crate) fn scheme_hash(s: &TpmtSigScheme) -> Option<TpmAlgId> {
     match s {
         TpmtSigScheme::Hmac(d)
         | TpmtSigScheme::Rsassa(d)
@@ -183,7 +183,7 @@ fn read_hashcheck(r: &mut Reader<'_>) -> Result<TpmtTkHashcheck, Error> {
 
 /// Rejects the schemes this TPM does not implement (SM2, EC-Schnorr, ECDAA) and hashes it does
 /// not implement, as the unmarshalling of the parameter would on a TPM without them.
-fn check_implemented(scheme: &TpmtSigScheme, n: u8) -> Result<(), TpmRc> {
+pub(crate) fn check_implemented(scheme: &TpmtSigScheme, n: u8) -> Result<(), TpmRc> {
     match scheme {
         TpmtSigScheme::Ecdaa(_) | TpmtSigScheme::Sm2(_) | TpmtSigScheme::Ecschnorr(_) => {
             Err(TpmRc::SCHEME.with_parameter(n))

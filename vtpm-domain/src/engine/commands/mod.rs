@@ -3,6 +3,7 @@
 
 use super::dispatch::Entry;
 
+mod attest;
 mod capability;
 mod context;
 mod hash;
@@ -30,4 +31,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     session::ENTRIES,
     policy::ENTRIES,
     nv::ENTRIES,
+    attest::ENTRIES,
 ];
