@@ -9,10 +9,21 @@
 //!
 //! The page is reached only through the [`tpmif::SharedPage`] seam: a mapped grant on Xen,
 //! shared memory between processes in hosted mode, plain memory in tests.
+//!
+//! With the `std` feature, implementations of the platform seam for hosts:
+//! - [`hv`]: the hypervisor core (store, grants, event channels, domains) one machine shares;
+//! - [`sim`]: every domain in one process (threads), for tests;
+//! - [`hosted`]: every domain a Linux process, served by a launcher over a Unix socket.
 #![no_std]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
+#[cfg(feature = "std")]
+pub mod hv;
 pub mod platform;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod tpmif;
 pub mod xenbus;

@@ -172,7 +172,10 @@ mod tests {
     fn states_round_trip_and_junk_is_refused() {
         for v in 0..=8u8 {
             let s = alloc::format!("{v}");
-            assert_eq!(XenbusState::parse(&s).map(XenbusState::as_str), Some(s.as_str()));
+            assert_eq!(
+                XenbusState::parse(&s).map(XenbusState::as_str),
+                Some(s.as_str())
+            );
         }
         for junk in ["", "9", " 4", "4 ", "+4", "04", "-1", "connected"] {
             assert_eq!(XenbusState::parse(junk), None, "{junk:?}");
@@ -210,7 +213,10 @@ mod tests {
             Some("/local/domain/7/device/vtpm/0")
         );
         assert_eq!(get("/local/domain/1/backend/vtpm/7/0/state"), Some("1"));
-        assert_eq!(get("/local/domain/1/backend/vtpm/7/0/resume"), Some("False"));
+        assert_eq!(
+            get("/local/domain/1/backend/vtpm/7/0/resume"),
+            Some("False")
+        );
         assert_eq!(
             get("/local/domain/7/device/vtpm/0/backend"),
             Some("/local/domain/1/backend/vtpm/7/0")
