@@ -17,6 +17,7 @@
 //! Extra pages are refused: no implementation maps them, and the largest packet is therefore
 //! 4096 − 8 = 4088 bytes in each direction.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use zerocopy::byteorder::little_endian::U32;
@@ -40,6 +41,20 @@ pub trait SharedPage {
     fn write(&mut self, offset: usize, data: &[u8]);
     /// Orders every earlier access before every later one, as the peer sees them.
     fn barrier(&self);
+}
+
+impl<T: SharedPage + ?Sized> SharedPage for Box<T> {
+    fn read(&self, offset: usize, buf: &mut [u8]) {
+        (**self).read(offset, buf);
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) {
+        (**self).write(offset, data);
+    }
+
+    fn barrier(&self) {
+        (**self).barrier();
+    }
 }
 
 /// The header as it sits on the page.
@@ -67,7 +82,8 @@ pub enum State {
 }
 
 impl State {
-    const fn from_u8(v: u8) -> Option<State> {
+    /// The state a byte names, if any.
+    pub const fn from_u8(v: u8) -> Option<State> {
         match v {
             0 => Some(State::Idle),
             1 => Some(State::Submit),
@@ -77,7 +93,8 @@ impl State {
         }
     }
 
-    const fn to_u8(self) -> u8 {
+    /// The byte on the page.
+    pub const fn to_u8(self) -> u8 {
         match self {
             State::Idle => 0,
             State::Submit => 1,
@@ -136,17 +153,57 @@ pub struct Header {
     pub locality: u8,
 }
 
+/// One unvalidated copy of the header's fields, for a peer that must give a defined answer
+/// to a bad header (the backend answers an oversized SUBMIT with a TPM error, which needs the
+/// state byte of the same copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawFields {
+    /// `length` as written.
+    pub length: u32,
+    /// `state` as written (any byte).
+    pub state: u8,
+    /// `locality` as written.
+    pub locality: u8,
+    /// `nr_extra_pages` as written.
+    pub nr_extra_pages: u8,
+}
+
+impl RawFields {
+    /// Copies the header off the page once.
+    pub fn read(page: &impl SharedPage) -> RawFields {
+        let mut bytes = [0u8; HEADER_SIZE];
+        page.read(0, &mut bytes);
+        let [l0, l1, l2, l3, state, locality, _pad, nr_extra_pages] = bytes;
+        RawFields {
+            length: u32::from_le_bytes([l0, l1, l2, l3]),
+            state,
+            locality,
+            nr_extra_pages,
+        }
+    }
+}
+
 impl Header {
     /// Copies the header off the page once and validates the copy.
     pub fn read(page: &impl SharedPage) -> Result<Header, TpmifError> {
         let mut bytes = [0u8; HEADER_SIZE];
         page.read(0, &mut bytes);
         let raw = RawHeader::read_from_bytes(&bytes).map_err(|_| TpmifError::TooLong(0))?;
+        Header::validate(RawFields {
+            length: raw.length.get(),
+            state: raw.state,
+            locality: raw.locality,
+            nr_extra_pages: raw.nr_extra_pages,
+        })
+    }
+
+    /// Validates a copy taken with [`RawFields::read`].
+    pub fn validate(raw: RawFields) -> Result<Header, TpmifError> {
         let state = State::from_u8(raw.state).ok_or(TpmifError::UnknownState(raw.state))?;
         if raw.nr_extra_pages != 0 {
             return Err(TpmifError::ExtraPages(raw.nr_extra_pages));
         }
-        let length = raw.length.get() as usize;
+        let length = usize::try_from(raw.length).unwrap_or(usize::MAX);
         if length > MAX_PACKET {
             return Err(TpmifError::TooLong(length));
         }
@@ -155,6 +212,15 @@ impl Header {
             state,
             locality: raw.locality,
         })
+    }
+
+    /// What this header means to the backend.
+    pub const fn backend_event(self) -> BackendEvent {
+        match self.state {
+            State::Submit => BackendEvent::Request(self),
+            State::Cancel => BackendEvent::Cancel,
+            State::Idle | State::Finish => BackendEvent::Spurious,
+        }
     }
 }
 
@@ -212,11 +278,7 @@ pub enum BackendEvent {
 pub fn backend_poll(page: &impl SharedPage) -> Result<BackendEvent, TpmifError> {
     let h = Header::read(page)?;
     page.barrier();
-    Ok(match h.state {
-        State::Submit => BackendEvent::Request(h),
-        State::Cancel => BackendEvent::Cancel,
-        State::Idle | State::Finish => BackendEvent::Spurious,
-    })
+    Ok(h.backend_event())
 }
 
 /// Copies the request announced by `header` (from [`backend_poll`]) into `buf`.
@@ -394,6 +456,32 @@ mod tests {
         );
         let mut buf = [0u8; MAX_PACKET];
         assert_eq!(backend_take_request(&page, &h, &mut buf), Ok(4088));
+    }
+
+    #[test]
+    fn the_raw_copy_keeps_what_validation_refuses() {
+        let mut page = MemPage::new();
+        page.bytes[..8].copy_from_slice(&[0xf9, 0x0f, 0, 0, 1, 3, 0, 0]);
+        let raw = RawFields::read(&page);
+        assert_eq!(
+            raw,
+            RawFields {
+                length: 4089,
+                state: 1,
+                locality: 3,
+                nr_extra_pages: 0
+            }
+        );
+        assert_eq!(Header::validate(raw), Err(TpmifError::TooLong(4089)));
+        assert_eq!(State::from_u8(raw.state), Some(State::Submit));
+        assert_eq!(State::Cancel.to_u8(), 3);
+        // A boxed page is a page.
+        let mut boxed: Box<dyn SharedPage> = Box::new(MemPage::new());
+        frontend_submit(&mut boxed, 1, &[5; 3]).unwrap();
+        assert_eq!(
+            backend_poll(&boxed).map(|e| matches!(e, BackendEvent::Request(_))),
+            Ok(true)
+        );
     }
 
     #[test]
