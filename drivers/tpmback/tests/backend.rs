@@ -1,5 +1,6 @@
 //! tpmback against `xen::sim`: the connection state machine (reference §2.4), the page
 //! protocol (§2.2) and every hostile case of the crate docs, with several frontends at once.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
@@ -10,6 +11,9 @@ use tpmback::{BackError, BackEvent, Backend, LinkId};
 use xen::platform::{Platform, XenError};
 use xen::tpmif::{SharedPage, TpmifError};
 use xen::xenbus::parse_uuid;
+
+/// Recognises the expected refusal.
+type Expect = fn(&BackError) -> bool;
 
 /// A connected Linux-style frontend.
 fn connected(w: &mut World, label: &str, uuid: &str) -> RawFront {
@@ -230,7 +234,7 @@ fn bad_ring_refs_and_ports_set_closed_without_disturbing_others() {
     let mut f = w.frontend("guest", UUIDS[0]);
     w.settle();
     f.linux_probe();
-    let cases: [(&str, &str, fn(&BackError) -> bool); 5] = [
+    let cases: [(&str, &str, Expect); 5] = [
         ("ring-ref", "-1", |e| {
             matches!(e, BackError::BadRingRef(Some(_)))
         }),
@@ -418,7 +422,7 @@ fn a_notification_storm_does_not_starve_another_link() {
 fn a_frontend_that_never_collects_or_never_connects_stalls_nobody() {
     let mut w = World::new();
     let mut lazy = connected(&mut w, "lazy", UUIDS[0]);
-    let _stuck = w.frontend("stuck_in_state_1", UUIDS[1]);
+    let stuck = w.frontend("stuck_in_state_1", UUIDS[1]);
     let mut busy = connected(&mut w, "busy", UUIDS[2]);
     lazy.submit(0, &GET_RANDOM);
     assert_eq!(requests(&w.echo_once()).len(), 1);
@@ -430,7 +434,7 @@ fn a_frontend_that_never_collects_or_never_connects_stalls_nobody() {
     }
     // The lazy frontend's answer is still there for it.
     assert_eq!(lazy.response(), Some(GET_RANDOM.to_vec()));
-    assert_eq!(w.be_read(_stuck.dom, "state").as_deref(), Some("2"));
+    assert_eq!(w.be_read(stuck.dom, "state").as_deref(), Some("2"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Conformance: a frontend domain scripted with raw platform calls replays, byte for byte, what
 //! Linux `xen-tpmfront` and mini-os tpmfront do (reference §2.2 page protocol, §2.3 keys,
 //! §2.4 state machines), and tpmback must answer as mini-os tpmback does.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 

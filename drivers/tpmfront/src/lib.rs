@@ -44,6 +44,8 @@ pub struct Frontend {
     port: Port,
     /// A cancelled request the backend has not released (the page is not ours yet).
     stale: bool,
+    /// The backend was seen leaving: every later transmit fails at once.
+    gone: bool,
 }
 
 impl core::fmt::Debug for Frontend {
@@ -130,6 +132,7 @@ impl Frontend {
             page: Box::new(page),
             port,
             stale: false,
+            gone: false,
         };
         match front.handshake(p, gref.0, &be_path, timeout_ms) {
             Ok(()) => Ok(front),
@@ -186,11 +189,16 @@ impl Frontend {
         self.backend
     }
 
-    /// `Err(BackendGone)` if the backend's state changed away from Connected.
-    fn check_backend(&self, p: &mut impl Platform) -> Result<(), FrontError> {
-        if p.take_watch(&self.be_state_path)
+    /// `Err(BackendGone)` if the backend's state changed away from Connected (then and
+    /// ever after).
+    fn check_backend(&mut self, p: &mut impl Platform) -> Result<(), FrontError> {
+        if !self.gone
+            && p.take_watch(&self.be_state_path)
             && backend_state(p, &self.be_state_path)? != Some(XenbusState::Connected)
         {
+            self.gone = true;
+        }
+        if self.gone {
             return Err(FrontError::BackendGone);
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! Test helpers: a simulated machine with a backend domain, frontends scripted with raw
 //! platform calls (what Linux xen-tpmfront and mini-os tpmfront do, byte for byte), and a
 //! backend driven poll by poll.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::panic)]
 
 use tpmback::{BackEvent, Backend, LinkId};
 use xen::platform::{DomId, GrantRef, Platform, Port};
