@@ -53,6 +53,8 @@ pub enum Error {
     },
     /// swtpm could not be started or did not come up.
     Swtpm(String),
+    /// A guest's tpmif link to its vTPM failed (hosted Xen mode).
+    Link(String),
 }
 
 impl Error {
@@ -98,6 +100,7 @@ impl fmt::Display for Error {
             Self::Wire(e) => write!(f, "malformed TPM response: {e}"),
             Self::Tpm { command, rc } => write!(f, "{command} failed: {rc}"),
             Self::Swtpm(s) => write!(f, "swtpm: {s}"),
+            Self::Link(s) => write!(f, "tpmif link: {s}"),
         }
     }
 }

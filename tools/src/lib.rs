@@ -10,6 +10,7 @@ pub mod error;
 pub mod measure;
 pub mod mgr;
 pub mod probe;
+pub mod stack;
 pub mod swtpm;
 pub mod transport;
 

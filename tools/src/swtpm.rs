@@ -32,7 +32,7 @@ pub struct Swtpm {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Finds two consecutive free loopback ports (data, control).
-fn free_port_pair() -> Result<u16, Error> {
+pub fn free_port_pair() -> Result<u16, Error> {
     for _ in 0..64 {
         let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("bind 127.0.0.1:0", e))?;
         let port = l

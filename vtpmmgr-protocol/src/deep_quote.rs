@@ -103,16 +103,25 @@ impl DeepQuoteCommand {
     /// Parses and validates a whole command.
     pub fn parse(command: &[u8]) -> Result<DeepQuoteCommand, DeepQuoteError> {
         let mut r = Reader::new(command);
-        let tag = r.u16("tag").map_err(|_| DeepQuoteError::Truncated("header"))?;
-        let size = r.u32("size").map_err(|_| DeepQuoteError::Truncated("header"))?;
-        let code = r.u32("code").map_err(|_| DeepQuoteError::Truncated("header"))?;
+        let tag = r
+            .u16("tag")
+            .map_err(|_| DeepQuoteError::Truncated("header"))?;
+        let size = r
+            .u32("size")
+            .map_err(|_| DeepQuoteError::Truncated("header"))?;
+        let code = r
+            .u32("code")
+            .map_err(|_| DeepQuoteError::Truncated("header"))?;
         if tag != 0x8001 || code != CC_DEEP_QUOTE {
             return Err(DeepQuoteError::NotDeepQuote);
         }
         if usize::try_from(size).ok() != Some(command.len()) {
             return Err(DeepQuoteError::Truncated("size field"));
         }
-        let n = usize::from(r.u16("nonce size").map_err(|_| DeepQuoteError::Truncated("nonce"))?);
+        let n = usize::from(
+            r.u16("nonce size")
+                .map_err(|_| DeepQuoteError::Truncated("nonce"))?,
+        );
         if n > MAX_NONCE {
             return Err(DeepQuoteError::NonceTooLong);
         }
@@ -120,9 +129,15 @@ impl DeepQuoteCommand {
             .bytes(n, "nonce")
             .map_err(|_| DeepQuoteError::Truncated("nonce"))?
             .to_vec();
-        let vtpm_pcrs = r.u32("vtpmPcrs").map_err(|_| DeepQuoteError::Truncated("vtpmPcrs"))?;
-        let hw_pcrs = r.u32("hwPcrs").map_err(|_| DeepQuoteError::Truncated("hwPcrs"))?;
-        let flags = r.u32("flags").map_err(|_| DeepQuoteError::Truncated("flags"))?;
+        let vtpm_pcrs = r
+            .u32("vtpmPcrs")
+            .map_err(|_| DeepQuoteError::Truncated("vtpmPcrs"))?;
+        let hw_pcrs = r
+            .u32("hwPcrs")
+            .map_err(|_| DeepQuoteError::Truncated("hwPcrs"))?;
+        let flags = r
+            .u32("flags")
+            .map_err(|_| DeepQuoteError::Truncated("flags"))?;
         if !r.take_rest().is_empty() {
             return Err(DeepQuoteError::Trailing);
         }
@@ -210,8 +225,12 @@ impl DeepQuoteResponse {
             .get(10..)
             .ok_or(DeepQuoteError::Truncated("header"))?;
         let mut r = Reader::new(body);
-        let vtpm_pcrs = r.u32("vtpmPcrs").map_err(|_| DeepQuoteError::Truncated("vtpmPcrs"))?;
-        let n = r.u32("count").map_err(|_| DeepQuoteError::Truncated("count"))?;
+        let vtpm_pcrs = r
+            .u32("vtpmPcrs")
+            .map_err(|_| DeepQuoteError::Truncated("vtpmPcrs"))?;
+        let n = r
+            .u32("count")
+            .map_err(|_| DeepQuoteError::Truncated("count"))?;
         if n > 24 {
             return Err(DeepQuoteError::BadSelection);
         }

@@ -24,6 +24,7 @@ USAGE:
                       (--ephemeral | --state FILE --key-file KEYFILE
                        | --manager unix:PATH --uuid UUID --image FILE [--reset-image])
                       [--startup-clear] [--verbose]
+    vtpm-domain xen --image FILE [--reset-image] [--verbose]
     vtpm-domain keygen --key-file KEYFILE
     vtpm-domain help | --help
 
@@ -46,6 +47,12 @@ SERVE:
 
     A process start is a power cycle: the TPM waits for TPM2_Startup. Once listening,
     `listening on ADDR:PORT (control|platform ADDR:PORT+1)` is printed to stderr.
+
+XEN:
+    The vTPM domain of the Xen design, started by `vtpm-stack` (or another launcher) with
+    VTPM_XEN in its environment: tpmfront device 0 to the manager (LOADHASHKEY/SAVEHASHKEY),
+    tpmback to its guests, its state on --image. The toolstack's `control/shutdown` key, SIGTERM
+    or SIGINT stop it after a final save.
 
 KEYGEN:
     Writes a new random key (64 hex digits) to KEYFILE with mode 0600; never overwrites.
@@ -94,6 +101,8 @@ pub enum Command {
     },
     /// Run the server.
     Serve(ServeOptions),
+    /// Run as a Xen-style vTPM domain.
+    Xen(super::xen::XenOptions),
 }
 
 /// A command line that does not parse; the message says why.
@@ -201,6 +210,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         }
         Some("keygen") => parse_keygen(rest),
         Some("serve") => parse_serve(rest),
+        Some("xen") => parse_xen(rest),
         _ => Err(usage(format!("unknown command {first:?}"))),
     }
 }
@@ -218,6 +228,32 @@ fn parse_keygen(mut args: Args) -> Result<Command, UsageError> {
     }
     let key_file = key_file.ok_or_else(|| usage("keygen needs --key-file KEYFILE"))?;
     Ok(Command::Keygen { key_file })
+}
+
+fn parse_xen(mut args: Args) -> Result<Command, UsageError> {
+    let (mut image, mut reset_image, mut verbose) = (None, None, None);
+    while let Some((name, inline)) = args.next_option()? {
+        match name.as_str() {
+            "--image" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut image, PathBuf::from(v), &name)?;
+            }
+            "--reset-image" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut reset_image, (), &name)?;
+            }
+            "--verbose" => {
+                no_value(&name, inline.as_ref())?;
+                set_once(&mut verbose, (), &name)?;
+            }
+            _ => return Err(usage(format!("unknown xen option {name}"))),
+        }
+    }
+    Ok(Command::Xen(super::xen::XenOptions {
+        image: image.ok_or_else(|| usage("xen needs --image FILE"))?,
+        reset_image: reset_image.is_some(),
+        verbose: verbose.is_some(),
+    }))
 }
 
 fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
@@ -463,6 +499,13 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Keygen { key_file }) => match keygen(&key_file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vtpm-domain: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::Xen(opts)) => match super::xen::run(&opts) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("vtpm-domain: error: {e}");

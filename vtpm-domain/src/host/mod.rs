@@ -20,3 +20,4 @@ pub mod server;
 pub mod signal;
 pub mod state_file;
 pub mod swtpm;
+pub mod xen;

@@ -115,7 +115,7 @@ pub(crate) fn response_code(rsp: &[u8]) -> u32 {
 }
 
 /// The command code of a command, if it has a whole header.
-fn command_code(cmd: &[u8]) -> Option<u32> {
+pub(crate) fn command_code(cmd: &[u8]) -> Option<u32> {
     cmd.get(6..10)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_be_bytes)

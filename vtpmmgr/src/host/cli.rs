@@ -5,6 +5,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use vtpm_domain::host::signal;
 use vtpm_tools::transport::TpmSpec;
@@ -20,7 +22,7 @@ pub const USAGE: &str = "\
 vtpmmgr: the vTPM manager (hosted mode)
 
 USAGE:
-    vtpmmgr serve --tpm SPEC --disk FILE --listen unix:PATH --admin unix:PATH
+    vtpmmgr serve --tpm SPEC --disk FILE (--listen unix:PATH | --xen) --admin unix:PATH
                   [--owner-auth-file FILE] [--endorsement-auth-file FILE]
                   [--pcr-policy BANK:PCR,PCR,...] [--nv-index HANDLE] [--srk-handle HANDLE]
     vtpmmgr help | --help
@@ -30,6 +32,10 @@ SERVE:
     --disk FILE       the manager's 2 MiB image; created and formatted if it does not exist
                       (or is all zeros); an image this TPM cannot open is refused untouched
     --listen unix:PATH   the socket vTPM domains connect to (created mode 0600)
+    --xen             serve vTPM domains over tpmback, as on Xen: the platform comes from
+                      VTPM_XEN (set by `vtpm-stack`); each vTPM is the backend device's `uuid`
+                      key and its kernel hash SHA-256 of the domain's label. The toolstack's
+                      `control/shutdown` key stops the manager like SIGTERM
     --admin unix:PATH    the administrator's socket, for vtpmctl (created mode 0600)
     --owner-auth-file FILE        the owner hierarchy's auth value (raw bytes), if set
     --endorsement-auth-file FILE  the endorsement hierarchy's auth value, if set
@@ -51,7 +57,9 @@ pub struct ServeOptions {
     /// The image.
     pub disk: PathBuf,
     /// The domain socket.
-    pub listen: PathBuf,
+    pub listen: Option<PathBuf>,
+    /// Serve domains over tpmback (`VTPM_XEN`).
+    pub xen: bool,
     /// The administrator's socket.
     pub admin: PathBuf,
     /// Owner auth file.
@@ -144,7 +152,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut o = ServeOptions {
         tpm: TpmSpec::Spawn,
         disk: PathBuf::new(),
-        listen: PathBuf::new(),
+        listen: None,
+        xen: false,
         admin: PathBuf::new(),
         owner_auth_file: None,
         endorsement_auth_file: None,
@@ -173,6 +182,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--disk" => disk = Some(PathBuf::from(value()?)),
             "--listen" => listen = Some(parse_unix("--listen", value()?)?),
             "--admin" => admin = Some(parse_unix("--admin", value()?)?),
+            "--xen" => o.xen = true,
             "--owner-auth-file" => o.owner_auth_file = Some(PathBuf::from(value()?)),
             "--endorsement-auth-file" => o.endorsement_auth_file = Some(PathBuf::from(value()?)),
             "--pcr-policy" => o.pcr_policy = Some(parse_pcr_policy(value()?)?),
@@ -183,9 +193,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     }
     o.tpm = tpm.ok_or_else(|| usage("--tpm SPEC is required"))?;
     o.disk = disk.ok_or_else(|| usage("--disk FILE is required"))?;
-    o.listen = listen.ok_or_else(|| usage("--listen unix:PATH is required"))?;
+    o.listen = listen;
+    if o.listen.is_none() && !o.xen {
+        return Err(usage("--listen unix:PATH or --xen is required"));
+    }
     o.admin = admin.ok_or_else(|| usage("--admin unix:PATH is required"))?;
-    if o.listen == o.admin {
+    if o.listen.as_ref() == Some(&o.admin) {
         return Err(usage("--listen and --admin must be different sockets"));
     }
     Ok(Command::Serve(Box::new(o)))
@@ -244,12 +257,27 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
         hw.nv_index = i;
     }
     hw.srk_handle = o.srk_handle;
-    // Bind first, so that a taken socket fails before anything touches the TPM or the image.
-    let domains = server::bind(&o.listen).map_err(|e| e.to_string())?;
+    // Join the platform and bind first, so that a missing launcher or a taken socket fails
+    // before anything touches the TPM or the image.
+    let platform = if o.xen {
+        Some(
+            ::xen::hosted::HostedPlatform::from_env()
+                .map_err(|e| format!("--xen: join the platform: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let domains = match &o.listen {
+        Some(p) => Some(server::bind(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let admin = server::bind(&o.admin).map_err(|e| e.to_string())?;
+    let mut paths: Vec<PathBuf> = o.listen.iter().cloned().collect();
+    paths.push(o.admin.clone());
     let remove_sockets = || {
-        let _ = std::fs::remove_file(&o.listen);
-        let _ = std::fs::remove_file(&o.admin);
+        for p in &paths {
+            let _ = std::fs::remove_file(p);
+        }
     };
     let started = start(o, hw);
     let manager = match started {
@@ -260,22 +288,50 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
         }
     };
     signal::install();
+    let manager = Arc::new(Mutex::new(manager));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let xen_thread = platform.map(|mut p| {
+        let (m, stop) = (Arc::clone(&manager), Arc::clone(&stopping));
+        std::thread::spawn(move || {
+            let r = super::xen::serve(&mut p, &m, &stop, log);
+            stop.store(true, Ordering::SeqCst);
+            r
+        })
+    });
     log(format_args!(
         "listening on {} (admin {})",
-        o.listen.display(),
+        match (&o.listen, o.xen) {
+            (Some(p), true) => format!("{} and tpmback", p.display()),
+            (Some(p), false) => p.display().to_string(),
+            (None, _) => "tpmback".into(),
+        },
         o.admin.display()
     ));
-    server::serve(
-        manager,
+    let stop = || {
+        if signal::take() {
+            stopping.store(true, Ordering::SeqCst);
+        }
+        stopping.load(Ordering::SeqCst)
+    };
+    let served = server::serve(
+        &manager,
         &Sockets {
             domains,
             admin,
-            paths: vec![o.listen.clone(), o.admin.clone()],
+            paths: paths.clone(),
         },
-        signal::take,
+        stop,
         log,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string());
+    stopping.store(true, Ordering::SeqCst);
+    if let Some(t) = xen_thread {
+        match t.join() {
+            Ok(r) => r?,
+            Err(_) => return Err("the tpmback thread panicked".into()),
+        }
+    }
+    served?;
     log(format_args!("stopped"));
     Ok(())
 }

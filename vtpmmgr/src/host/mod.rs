@@ -6,3 +6,4 @@ pub mod cli;
 pub mod file_device;
 pub mod peer;
 pub mod server;
+pub mod xen;

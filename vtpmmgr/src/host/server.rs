@@ -130,8 +130,8 @@ fn read_hello(s: &mut UnixStream) -> io::Result<Uuid> {
 /// The sockets a manager serves.
 #[derive(Debug)]
 pub struct Sockets {
-    /// vTPM domains.
-    pub domains: UnixListener,
+    /// vTPM domains (none when they come over tpmback only).
+    pub domains: Option<UnixListener>,
     /// The administrator.
     pub admin: UnixListener,
     /// Their paths, removed when serving ends.
@@ -140,7 +140,7 @@ pub struct Sockets {
 
 /// Serves until `stop()` returns true (polled every 100 ms), then removes the socket files.
 pub fn serve<T, D>(
-    manager: Manager<T, D>,
+    manager: &Arc<Mutex<Manager<T, D>>>,
     sockets: &Sockets,
     stop: impl Fn() -> bool,
     log: fn(fmt::Arguments<'_>),
@@ -149,8 +149,13 @@ where
     T: Transport + Send + 'static,
     D: BlockDevice + Send + 'static,
 {
-    let manager = Arc::new(Mutex::new(manager));
-    for l in [&sockets.domains, &sockets.admin] {
+    let listeners: Vec<(&UnixListener, bool)> = sockets
+        .domains
+        .iter()
+        .map(|l| (l, false))
+        .chain([(&sockets.admin, true)])
+        .collect();
+    for (l, _) in &listeners {
         l.set_nonblocking(true).map_err(|source| ServeError {
             what: "set the listening socket non-blocking".into(),
             source,
@@ -158,11 +163,11 @@ where
     }
     while !stop() {
         let mut idle = true;
-        for (listener, admin) in [(&sockets.domains, false), (&sockets.admin, true)] {
+        for &(listener, admin) in &listeners {
             match listener.accept() {
                 Ok((stream, _)) => {
                     idle = false;
-                    let m = Arc::clone(&manager);
+                    let m = Arc::clone(manager);
                     thread::spawn(move || connection(&m, stream, admin, log));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -231,7 +236,7 @@ fn connection<T: Transport, D: BlockDevice>(
 /// The manager's lock. A handler that panicked may have left memory inconsistent with the
 /// image; the image itself is consistent (every commit is atomic), so the process exits and a
 /// restart recovers from disk.
-fn lock<T: Transport, D: BlockDevice>(
+pub(crate) fn lock<T: Transport, D: BlockDevice>(
     m: &Mutex<Manager<T, D>>,
 ) -> std::sync::MutexGuard<'_, Manager<T, D>> {
     m.lock().unwrap_or_else(|_| {
