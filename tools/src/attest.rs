@@ -264,7 +264,7 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 ];
 
 /// Checks `signature` over SHA-256(`message`) with `public`; returns the algorithm checked.
-fn verify_signature(
+pub fn verify_signature(
     public: &TpmtPublic,
     message: &[u8],
     signature: &TpmtSignature,

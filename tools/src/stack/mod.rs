@@ -269,6 +269,8 @@ impl Stack {
                     let status = Command::new(&bins.vtpm_domain)
                         .args(["keygen", "--key-file"])
                         .arg(&key)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
                         .status()
                         .map_err(|e| StackError::io("run vtpm-domain keygen", &e))?;
                     if !status.success() {
@@ -423,6 +425,18 @@ impl Stack {
             })?;
         }
         Ok(stack)
+    }
+
+    /// The launcher (the toolstack's view: store, domains), for tools and tests that act as
+    /// dom0 or create extra domains.
+    pub fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+
+    /// The manager's process id, while it runs.
+    pub fn manager_pid(&mut self) -> Option<u32> {
+        let m = self.manager.as_mut()?;
+        m.check_running().ok().map(|()| m.pid())
     }
 
     /// The run directory.
