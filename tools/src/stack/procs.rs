@@ -12,6 +12,9 @@ use std::os::unix::process::CommandExt;
 
 use super::StackError;
 
+/// Whether this process already brought the binaries up to date.
+static BUILT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The binaries the stack starts, found next to the running executable (cargo puts every
 /// binary of a profile in one directory).
 #[derive(Debug, Clone)]
@@ -42,7 +45,9 @@ impl Binaries {
         };
         // Inside `cargo test` the build lock is held: the test run builds every workspace
         // binary itself (`cargo test --workspace`), so no nested build.
-        if let Some(cargo) = std::env::var_os("CARGO").filter(|_| !in_test) {
+        if let Some(cargo) = std::env::var_os("CARGO")
+            .filter(|_| !in_test && !BUILT.swap(true, std::sync::atomic::Ordering::SeqCst))
+        {
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             progress("building vtpmmgr and vtpm-domain");
             let mut c = Command::new(cargo);
