@@ -37,6 +37,10 @@ fn the_demo_passes_on_the_examples_with_the_embedded_default() {
         assert!(text.contains(step), "the report lacks {step}:\n{text}");
     }
     assert_eq!(text.matches("same as before").count(), 3, "{text}");
-    assert_eq!(text.matches("verified with the manager's group AK").count(), 3, "{text}");
+    assert_eq!(
+        text.matches("verified with the manager's group AK").count(),
+        3,
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&run);
 }

@@ -103,8 +103,7 @@ fn three_guests_keep_their_own_state_across_a_full_restart() {
         );
         // Create and persist a key; sign with it.
         let (public, key_name, created) =
-            ops::ensure_persistent_key(tpm, SIGNING_HANDLE, &ops::signing_template(false))
-                .unwrap();
+            ops::ensure_persistent_key(tpm, SIGNING_HANDLE, &ops::signing_template(false)).unwrap();
         assert!(created, "{name}: a key was already there on a fresh stack");
         let msg = format!("signed by {name} before the restart");
         let sig = ops::sign(tpm, SIGNING_HANDLE, &Sha256::digest(msg.as_bytes()).into()).unwrap();
@@ -118,7 +117,11 @@ fn three_guests_keep_their_own_state_across_a_full_restart() {
     // Three vTPMs, three different keys.
     for (i, a) in before.iter().enumerate() {
         for b in &before[i + 1..] {
-            assert_ne!(a.key_name, b.key_name, "{} and {} share a key", a.name, b.name);
+            assert_ne!(
+                a.key_name, b.key_name,
+                "{} and {} share a key",
+                a.name, b.name
+            );
         }
     }
 
@@ -143,11 +146,19 @@ fn three_guests_keep_their_own_state_across_a_full_restart() {
         let (_, key_name) = ops::read_public(tpm, SIGNING_HANDLE)
             .unwrap()
             .unwrap_or_else(|| panic!("{}: its key is gone after the restart", b.name));
-        assert_eq!(key_name, b.key_name, "{}: another key after the restart", b.name);
+        assert_eq!(
+            key_name, b.key_name,
+            "{}: another key after the restart",
+            b.name
+        );
         let msg = format!("signed by {} after the restart", b.name);
         let sig = ops::sign(tpm, SIGNING_HANDLE, &Sha256::digest(msg.as_bytes()).into()).unwrap();
-        attest::verify_signature(&b.public, msg.as_bytes(), &sig)
-            .unwrap_or_else(|e| panic!("{}: the old public key refuses the new signature: {e}", b.name));
+        attest::verify_signature(&b.public, msg.as_bytes(), &sig).unwrap_or_else(|e| {
+            panic!(
+                "{}: the old public key refuses the new signature: {e}",
+                b.name
+            )
+        });
         // Another guest's public key refuses it: the key really is this guest's own.
         let other = before.iter().find(|o| o.name != b.name).unwrap();
         assert!(attest::verify_signature(&other.public, msg.as_bytes(), &sig).is_err());
@@ -185,7 +196,11 @@ fn isolation(stack: &Stack) {
 
     let (_, cred) = launcher.create_domain(GUEST_LABEL).unwrap();
     let mut intruder = HostedPlatform::connect(&cred).unwrap();
-    for path in [format!("{fe}/ring-ref"), format!("{be}/uuid"), format!("{be}/frontend")] {
+    for path in [
+        format!("{fe}/ring-ref"),
+        format!("{be}/uuid"),
+        format!("{be}/frontend"),
+    ] {
         assert!(
             matches!(intruder.read(&path), Err(XenError::Denied(_))),
             "another domain read {path}"
@@ -193,7 +208,10 @@ fn isolation(stack: &Stack) {
     }
     assert!(
         matches!(
-            intruder.write(&format!("{be}/uuid"), "00000000-0000-0000-0000-000000000000"),
+            intruder.write(
+                &format!("{be}/uuid"),
+                "00000000-0000-0000-0000-000000000000"
+            ),
             Err(XenError::Denied(_))
         ),
         "another domain rewrote the vTPM's uuid key"
@@ -251,7 +269,10 @@ fn losing_the_manager_is_a_clear_error_never_a_silent_loss() {
         "a durable change without the manager must be refused with TPM_RC_NV_UNAVAILABLE: {err}"
     );
     // Reads do not need the manager.
-    assert_eq!(&ops::nv_read(tpm, ops::NV_INDEX, 12).unwrap(), b"acknowledged");
+    assert_eq!(
+        &ops::nv_read(tpm, ops::NV_INDEX, 12).unwrap(),
+        b"acknowledged"
+    );
     assert_eq!(ops::pcr_read_sha256(tpm, &[PCR]).unwrap().len(), 1);
 
     let unclean = stack.down(&say).unwrap();

@@ -190,6 +190,24 @@ fn ci() -> Result {
         totals = run_tests()?;
         Ok(())
     })?;
+    step("main job (README: vtpm-stack demo)", &mut || {
+        run(
+            "vtpm-stack demo",
+            cargo().args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "tools",
+                "--bin",
+                "vtpm-stack",
+                "--",
+                "demo",
+                "--run-dir",
+                "target/ci-demo",
+            ]),
+        )
+    })?;
     step("no_std build", &mut || {
         let mut c = cargo();
         c.args([

@@ -312,6 +312,7 @@ impl Stack {
             .arg(m.disk.resolve(&run.display().to_string()))
             .arg("--admin")
             .arg(format!("unix:{}", admin_socket.display()));
+        manager_options(&m.options, run, &mut c)?;
         let mut manager = Proc::spawn(
             "manager",
             c,
@@ -593,6 +594,45 @@ fn terminate(p: &Proc) {
     }
 }
 
+/// The manager config's `extra=` options that mean something to a hosted manager:
+/// `owner_auth=` (TPM 2.0's default owner auth is empty, so `well-known` passes nothing; any
+/// other value goes to a 0600 file, never to the command line) and `srk_handle=`. The TIS
+/// options (`tpmlocality=`, `tpmiomem=`, `tpmirq=`, `tpmdriver=`) describe the register page of
+/// a stub domain and have no meaning for a transport; a non-default `srk_auth=` is refused
+/// (the manager's SRK has an empty auth value).
+fn manager_options(
+    o: &config::ManagerOptions,
+    run: &Path,
+    c: &mut Command,
+) -> Result<(), StackError> {
+    if o.srk_auth != config::AuthSpec::WellKnown {
+        return Err(StackError::Setup(
+            "srk_auth= other than well-known is not supported: the manager's SRK has an empty \
+             auth value"
+                .into(),
+        ));
+    }
+    if o.owner_auth != config::AuthSpec::WellKnown {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = run.join("owner-auth");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StackError::io(&format!("create {}", path.display()), &e))?;
+        f.write_all(&o.owner_auth.value()[..])
+            .map_err(|e| StackError::io(&format!("write {}", path.display()), &e))?;
+        c.arg("--owner-auth-file").arg(&path);
+    }
+    if let Some(h) = o.srk_handle {
+        c.arg("--srk-handle").arg(format!("0x{h:08x}"));
+    }
+    Ok(())
+}
+
 /// A per-run UUID for a guest device without one (libxl generates a random one).
 fn random_uuid(seed: DomId) -> [u8; 16] {
     let mut u = [0u8; 16];
@@ -667,4 +707,68 @@ fn provision(admin: &Path, uuids: &[[u8; 16]], progress: &dyn Fn(&str)) -> Resul
 pub fn vtpm_label_hash() -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(VTPM_LABEL.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(extra: &str) -> config::ManagerOptions {
+        let text = format!(
+            "name=\"vtpmmgr\"\nkernel=\"vtpmmgr-stubdom.gz\"\nmemory=128\n\
+             disk=[\"file:mgr.img,hda,w\"]\niomem=[\"fed40,5\"]\nextra=\"tpm2=1 {extra}\"\n"
+        );
+        let cfg = config::parse("mgr.cfg", &text).unwrap();
+        match config::classify(&cfg).unwrap() {
+            config::Role::Manager(m) => m.options,
+            other => panic!("not a manager: {other:?}"),
+        }
+    }
+
+    fn args(c: &Command) -> Vec<String> {
+        c.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn manager_options_reach_the_manager_without_exposing_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let run = std::env::temp_dir().join(format!("vtpm-stack-opts-{}", std::process::id()));
+        fs::create_dir_all(&run).unwrap();
+
+        let mut c = Command::new("vtpmmgr");
+        manager_options(&options(""), &run, &mut c).unwrap();
+        assert!(
+            args(&c).is_empty(),
+            "well-known owner auth is TPM 2.0's empty auth"
+        );
+
+        let mut c = Command::new("vtpmmgr");
+        manager_options(
+            &options("owner_auth=text:s3cret srk_handle=81000001"),
+            &run,
+            &mut c,
+        )
+        .unwrap();
+        let a = args(&c);
+        assert_eq!(a[0], "--owner-auth-file");
+        assert!(!a.iter().any(|x| x.contains("s3cret")), "{a:?}");
+        let file = PathBuf::from(&a[1]);
+        use sha1::Digest as _;
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            sha1::Sha1::digest(b"s3cret").to_vec()
+        );
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(&a[2..], ["--srk-handle", "0x81000001"]);
+
+        let mut c = Command::new("vtpmmgr");
+        let e = manager_options(&options("srk_auth=text:x"), &run, &mut c).unwrap_err();
+        assert!(e.to_string().contains("srk_auth"), "{e}");
+        let _ = fs::remove_dir_all(&run);
+    }
 }
