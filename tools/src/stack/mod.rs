@@ -755,10 +755,9 @@ mod tests {
         assert_eq!(a[0], "--owner-auth-file");
         assert!(!a.iter().any(|x| x.contains("s3cret")), "{a:?}");
         let file = PathBuf::from(&a[1]);
-        use sha1::Digest as _;
         assert_eq!(
             fs::read(&file).unwrap(),
-            sha1::Sha1::digest(b"s3cret").to_vec()
+            <sha1::Sha1 as sha1::Digest>::digest(b"s3cret").to_vec()
         );
         assert_eq!(
             fs::metadata(&file).unwrap().permissions().mode() & 0o777,
