@@ -1,7 +1,8 @@
 //! The manager with the project's own TPM 2.0 engine as its "hardware" TPM, in process: the
-//! embedded default needs no swtpm. Everything but GET_QUOTE and GROUP_ACTIVATE (TPM2_Quote and
-//! TPM2_ActivateCredential are engine part 2) runs, including restarts of the manager and power
-//! cycles of the engine (its state blob carried over, as a TPM's NV is).
+//! embedded default needs no swtpm. Everything but GROUP_ACTIVATE (TPM2_ActivateCredential is
+//! engine part 2) runs — GET_QUOTE included, its quote verified with the group's AK — with
+//! restarts of the manager and power cycles of the engine (its state blob carried over, as a
+//! TPM's NV is).
 
 #![allow(
     clippy::unwrap_used,
@@ -14,11 +15,14 @@
 use std::fmt;
 use std::time::Instant;
 
+use tpm2::Unmarshal;
+use tpm2::alg::TpmAlgId;
+use tpm2::structures::{TpmtPublic, TpmtSignature};
 use tpm2::transport::Transport;
 use vtpm_domain::engine::{Engine, Platform};
 use vtpmmgr::Uuid;
 use vtpmmgr::manager::{Manager, ManagerConfig, Peer};
-use vtpmmgr::protocol::{Reply, ReplyError, Request, ReturnCode};
+use vtpmmgr::protocol::{Reply, ReplyError, Request};
 use vtpmmgr::seams::MemDevice;
 use zeroize::Zeroizing;
 
@@ -137,7 +141,7 @@ fn the_manager_runs_on_the_embedded_engine() {
     };
     let key = Zeroizing::new(vec![0x33; 64]);
     call(&mut m, peer, &Request::SaveHashKey(key.clone())).unwrap();
-    // The quote needs TPM2_Quote, which the engine does not have yet: a clean refusal.
+    // GET_QUOTE: the engine's TPM2_Quote with the group's AK, verified like any hardware quote.
     let mut c = m.connect(peer);
     call(&mut m, peer, &Request::LoadHashKey).unwrap();
     let raw = m.handle(&mut c, &Request::LoadHashKey.encode());
@@ -145,15 +149,24 @@ fn the_manager_runs_on_the_embedded_engine() {
         Reply::parse(&Request::LoadHashKey, &raw),
         Ok(Reply::HashKey(_))
     ));
+    let nonce = [7u8; 20];
     let q = Request::GetQuote {
-        nonce: [0; 20],
+        nonce,
         pcrs: 1,
         flags: 1,
     };
-    assert_eq!(
-        Reply::parse(&q, &m.handle(&mut c, &q.encode())),
-        Err(ReplyError::Refused(ReturnCode::FAIL))
-    );
+    let Ok(Reply::Quote(quote)) = Reply::parse(&q, &m.handle(&mut c, &q.encode())) else {
+        panic!("GET_QUOTE on the engine failed");
+    };
+    let Ok(Reply::Group(g)) = call(&mut m, Peer::Admin, &Request::GroupShow { group: 0 }) else {
+        panic!("GROUP_SHOW failed");
+    };
+    let ak = <TpmtPublic as Unmarshal>::from_bytes(&g.ak_public).unwrap();
+    let sig = <TpmtSignature as Unmarshal>::from_bytes(&quote.signature).unwrap();
+    let qualifying = vtpmmgr::manager::quote_qualifying_data(1, &nonce, &quote.hashes);
+    let pcrs = [(TpmAlgId::SHA256, 0, quote.pcr_values[0].to_vec())];
+    vtpm_tools::attest::verify_quote(&ak, &quote.attest, &sig, &qualifying, &pcrs)
+        .expect("the engine's quote verifies with the group's AK");
     m.disconnect(c);
 
     // Power cycle: the engine's state is its NV; the image is the manager's.

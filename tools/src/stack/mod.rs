@@ -220,7 +220,7 @@ pub struct DomainStatus {
     /// The process id (guests and the launcher's own domains have none).
     pub pid: Option<u32>,
     /// The state of the domain's link towards its backend (vTPM domains: to the manager;
-    /// guests: to their vTPM), as the backend reports it.
+    /// guests: to their vTPM), as the backend's xenbus `state` key says.
     pub link: String,
 }
 
@@ -475,8 +475,19 @@ impl Stack {
         let mut link = |backend: DomId, frontend: DomId| -> String {
             let path = format!("{}/state", xenbus::backend_path(backend, frontend, 0));
             match dom0.read(&path) {
-                Ok(Some(s)) => XenbusState::parse(&s)
-                    .map_or_else(|| format!("state {s:?}"), |st| format!("{st:?}")),
+                Ok(Some(s)) => XenbusState::parse(&s).map_or_else(
+                    || format!("state {s:?}"),
+                    |st| {
+                        match st {
+                            XenbusState::Connected => "connected",
+                            XenbusState::InitWait => "ready (frontend not connected)",
+                            XenbusState::Initialising => "created (backend not up)",
+                            XenbusState::Closing | XenbusState::Closed => "closing/closed",
+                            _ => "in transition",
+                        }
+                        .to_string()
+                    },
+                ),
                 Ok(None) => "no device".into(),
                 Err(e) => format!("unreadable: {e}"),
             }

@@ -167,9 +167,19 @@ impl Proc {
     }
 
     /// Kills the process at once (used when starting failed half-way).
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Proc {
+    /// A child still running when its handle goes (a start that failed half-way, a panic) is
+    /// killed, never left behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
