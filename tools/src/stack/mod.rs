@@ -440,6 +440,19 @@ impl Stack {
         m.check_running().ok().map(|()| m.pid())
     }
 
+    /// Each running vTPM domain's name and process id.
+    pub fn vtpm_pids(&mut self) -> Vec<(String, u32)> {
+        self.vtpms
+            .iter_mut()
+            .filter_map(|v| {
+                v.proc
+                    .check_running()
+                    .ok()
+                    .map(|()| (v.name.clone(), v.proc.pid()))
+            })
+            .collect()
+    }
+
     /// The run directory.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
