@@ -13,70 +13,20 @@
 )]
 
 use std::fmt;
-use std::time::Instant;
 
 use tpm2::Unmarshal;
 use tpm2::alg::TpmAlgId;
 use tpm2::structures::{TpmtPublic, TpmtSignature};
-use tpm2::transport::Transport;
-use vtpm_domain::engine::{Engine, Platform};
+use vtpm_domain::engine::Engine;
 use vtpmmgr::Uuid;
 use vtpmmgr::manager::{Manager, ManagerConfig, Peer};
 use vtpmmgr::protocol::{Reply, ReplyError, Request};
 use vtpmmgr::seams::MemDevice;
 use zeroize::Zeroizing;
 
-struct TestPlatform {
-    seed: u64,
-    origin: Instant,
-}
+mod engine_hw;
 
-impl Platform for TestPlatform {
-    fn fill_entropy(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.seed ^= self.seed << 13;
-            self.seed ^= self.seed >> 7;
-            self.seed ^= self.seed << 17;
-            *b = self.seed as u8;
-        }
-    }
-
-    fn monotonic_ms(&mut self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap()
-    }
-}
-
-fn platform(seed: u64) -> Box<dyn Platform> {
-    Box::new(TestPlatform {
-        seed,
-        origin: Instant::now(),
-    })
-}
-
-/// The engine behind the transport seam, at locality 0.
-struct InProcess(Engine);
-
-#[derive(Debug)]
-struct TooLarge;
-
-impl fmt::Display for TooLarge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("response larger than the buffer")
-    }
-}
-
-impl Transport for InProcess {
-    type Error = TooLarge;
-
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, TooLarge> {
-        let r = self.0.execute(0, command);
-        response
-            .get_mut(..r.len())
-            .ok_or(TooLarge)?
-            .copy_from_slice(&r);
-        Ok(r.len())
-    }
-}
+use engine_hw::{InProcess, platform};
 
 fn log(args: fmt::Arguments<'_>) {
     eprintln!("vtpmmgr: {args}");
