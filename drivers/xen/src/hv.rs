@@ -179,6 +179,9 @@ struct Domain {
     pending: BTreeSet<u32>,
     /// Watched path → fired since last taken.
     watches: BTreeMap<String, bool>,
+    /// Its waiters (used with the machine's one mutex). A notification wakes only the
+    /// receiving domain's waiters, not every domain's.
+    cv: Arc<Condvar>,
 }
 
 impl Domain {
@@ -191,6 +194,7 @@ impl Domain {
             ports: BTreeMap::new(),
             pending: BTreeSet::new(),
             watches: BTreeMap::new(),
+            cv: Arc::new(Condvar::new()),
         }
     }
 
@@ -221,8 +225,6 @@ struct State {
 /// One machine's shared state (module docs give the rules).
 pub struct Hv {
     state: Mutex<State>,
-    /// Signalled whenever any domain gains an event or a domain dies.
-    wake: Condvar,
     origin: Instant,
     alloc_page: fn() -> Result<PageMem, XenError>,
 }
@@ -566,7 +568,6 @@ impl Hv {
                 domains,
                 next_domid: 1,
             }),
-            wake: Condvar::new(),
             origin: Instant::now(),
             alloc_page,
         }
@@ -574,6 +575,20 @@ impl Hv {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every domain's waiters (after a store change, which may fire anyone's watch, or a
+    /// domain's birth or death).
+    fn wake_everyone(&self) {
+        let cvs: Vec<Arc<Condvar>> = self
+            .lock()
+            .domains
+            .values()
+            .map(|d| Arc::clone(&d.cv))
+            .collect();
+        for cv in cvs {
+            cv.notify_all();
+        }
     }
 
     /// Runs `f` on the state of a live `dom`, then wakes waiters.
@@ -586,7 +601,7 @@ impl Hv {
         s.domain(dom)?;
         let out = f(&mut s);
         drop(s);
-        self.wake.notify_all();
+        self.wake_everyone();
         out
     }
 
@@ -621,7 +636,7 @@ impl Hv {
         }
         s.fire_writes(&[home]);
         drop(s);
-        self.wake.notify_all();
+        self.wake_everyone();
         Ok(id)
     }
 
@@ -634,7 +649,9 @@ impl Hv {
         s.domain(id)?;
         let home = xenbus::domain_path(id);
         s.remove(DOM0, &home)?;
+        let mut dead_cv = None;
         if let Some(d) = s.domains.remove(&id) {
+            dead_cv = Some(d.cv);
             for (port, state) in d.ports {
                 if let PortState::Bound { peer, remote } = state {
                     s.kill_remote(id, port, peer, remote);
@@ -642,7 +659,11 @@ impl Hv {
             }
         }
         drop(s);
-        self.wake.notify_all();
+        self.wake_everyone();
+        // Its own waiters learn that it is gone.
+        if let Some(cv) = dead_cv {
+            cv.notify_all();
+        }
         Ok(())
     }
 
@@ -929,8 +950,9 @@ impl Hv {
                 })
             {
                 p.pending.insert(remote);
+                let cv = Arc::clone(&p.cv);
                 drop(s);
-                self.wake.notify_all();
+                cv.notify_all();
             }
         }
         Ok(())
@@ -951,9 +973,11 @@ impl Hv {
         let deadline = Instant::now().checked_add(Duration::from_millis(timeout_ms));
         let mut s = self.lock();
         loop {
-            if s.domain(dom)?.has_events() {
+            let d = s.domain(dom)?;
+            if d.has_events() {
                 return Ok(true);
             }
+            let cv = Arc::clone(&d.cv);
             let left = match deadline {
                 None => Duration::from_secs(3600),
                 Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -961,8 +985,7 @@ impl Hv {
                     _ => return Ok(false),
                 },
             };
-            s = self
-                .wake
+            s = cv
                 .wait_timeout(s, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
@@ -988,12 +1011,13 @@ impl Hv {
                 }
                 return Some(Events { ports, watches });
             }
-            s = self.wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+            let cv = Arc::clone(&d.cv);
+            s = cv.wait(s).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     /// Wakes every waiter (used when shutting down, after domains are destroyed).
     pub fn wake_all(&self) {
-        self.wake.notify_all();
+        self.wake_everyone();
     }
 }
