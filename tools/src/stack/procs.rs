@@ -160,7 +160,7 @@ impl Proc {
                     let _ = self.child.wait();
                     return Ok(false);
                 }
-                Ok(None) => thread::sleep(Duration::from_millis(20)),
+                Ok(None) => thread::sleep(Duration::from_millis(5)),
                 Err(e) => return Err(StackError::io(&format!("wait for {}", self.name), &e)),
             }
         }
@@ -213,7 +213,7 @@ pub fn wait_ready(
                 log_tail: tail(&proc.log),
             });
         }
-        thread::sleep(Duration::from_millis(25));
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
