@@ -86,6 +86,8 @@ pub fn run(
          recomputed from the files), and giving it a key and data of its own",
     );
     let mut reports = Vec::new();
+    // Each guest's SHA-256 PCR 4 and 5 after its boot measurement (the quotes cover them).
+    let mut boot_pcrs: Vec<Vec<Vec<u8>>> = Vec::new();
     for g in stack.guests.clone() {
         let kernel = read(&g.kernel)?;
         let initrd = g.ramdisk.as_ref().map(|p| read(p)).transpose()?;
@@ -131,6 +133,7 @@ pub fn run(
             AK_HANDLE.0,
             NV_INDEX.0
         ));
+        boot_pcrs.push(pcrs.clone());
         reports.push(GuestReport {
             name: g.name.clone(),
             vtpm: g.vtpm.clone(),
@@ -144,7 +147,7 @@ pub fn run(
         "[3/5] Attesting: a quote from each vTPM, and a hardware-backed DeepQuote through the manager",
     );
     let group_ak = group_ak_public(&stack)?;
-    for (g, r) in stack.guests.clone().iter().zip(&reports) {
+    for (i, g) in stack.guests.clone().iter().enumerate() {
         let vtpm_uuid = stack
             .vtpms
             .iter()
@@ -158,7 +161,7 @@ pub fn run(
             .ok_or_else(|| fail(format!("{}: the AK is missing", g.name)))?;
         let (attest_bytes, signature) = ops::quote(tpm, AK_HANDLE, &nonce, &BOOT_PCRS)
             .map_err(|e| fail(format!("{}: {e}", g.name)))?;
-        let values = vec![unhex(&r.pcr4), unhex(&r.pcr5)];
+        let values = boot_pcrs[i].clone();
         let quoted: Vec<attest::PcrValue> = BOOT_PCRS
             .iter()
             .zip(&values)
@@ -352,10 +355,4 @@ fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
     }
     s
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
 }

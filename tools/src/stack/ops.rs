@@ -25,11 +25,22 @@ use tpm2::{Marshal, Unmarshal};
 
 /// Why a guest operation failed.
 #[derive(Debug)]
-pub struct OpError(pub String);
+pub struct OpError {
+    /// What failed, for people.
+    pub message: String,
+    /// The TPM's response code, when the TPM answered with an error.
+    pub rc: Option<u32>,
+}
+
+impl OpError {
+    fn new(message: String) -> OpError {
+        OpError { message, rc: None }
+    }
+}
 
 impl core::fmt::Display for OpError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -56,43 +67,20 @@ pub fn exec<T: Transport>(
     params: &[u8],
 ) -> Result<(Option<TpmHandle>, Vec<u8>), OpError> {
     let cmd = build_command(code, handles, sessions, params)
-        .map_err(|e| OpError(format!("{code:?}: {e}")))?;
+        .map_err(|e| OpError::new(format!("{code:?}: {e}")))?;
     let mut buf = vec![0u8; 4096];
     let n = tpm
         .transact(&cmd, &mut buf)
-        .map_err(|e| OpError(format!("{code:?}: {e}")))?;
-    let rsp = Response::parse(&buf[..n], code).map_err(|e| OpError(format!("{code:?}: {e}")))?;
+        .map_err(|e| OpError::new(format!("{code:?}: {e}")))?;
+    let rsp =
+        Response::parse(&buf[..n], code).map_err(|e| OpError::new(format!("{code:?}: {e}")))?;
     if !rsp.code().is_success() {
-        return Err(OpError(format!(
-            "{code:?} answered TPM_RC 0x{:03x}",
-            rsp.code().0
-        )));
+        return Err(OpError {
+            message: format!("{code:?} answered TPM_RC 0x{:03x}", rsp.code().0),
+            rc: Some(rsp.code().0),
+        });
     }
     Ok((rsp.handle, rsp.parameters.to_vec()))
-}
-
-/// The response code of a command (for tests that expect a refusal).
-pub fn response_code<T: Transport>(
-    tpm: &mut T,
-    code: TpmCc,
-    handles: &[TpmHandle],
-    sessions: &[TpmsAuthCommand],
-    params: &[u8],
-) -> Result<u32, OpError> {
-    match exec(tpm, code, handles, sessions, params) {
-        Ok(_) => Ok(0),
-        Err(e) => {
-            let cmd = build_command(code, handles, sessions, params)
-                .map_err(|e| OpError(format!("{code:?}: {e}")))?;
-            let mut buf = vec![0u8; 4096];
-            let n = tpm
-                .transact(&cmd, &mut buf)
-                .map_err(|t| OpError(format!("{code:?}: {t} (after {e})")))?;
-            let rsp =
-                Response::parse(&buf[..n], code).map_err(|e| OpError(format!("{code:?}: {e}")))?;
-            Ok(rsp.code().0)
-        }
-    }
 }
 
 /// TPM2_Startup(CLEAR), as firmware sends it at every boot.
@@ -152,8 +140,8 @@ pub fn create_primary<T: Transport>(
     Tpm2bData::empty().marshal(&mut p);
     TpmlPcrSelection::empty().marshal(&mut p);
     let (handle, params) = exec(tpm, TpmCc::CREATE_PRIMARY, &[TpmHandle::OWNER], &[pw()], &p)?;
-    let handle = handle.ok_or_else(|| OpError("CreatePrimary returned no handle".into()))?;
-    let wire = |e: tpm2::Error| OpError(format!("CreatePrimary response: {e}"));
+    let handle = handle.ok_or_else(|| OpError::new("CreatePrimary returned no handle".into()))?;
+    let wire = |e: tpm2::Error| OpError::new(format!("CreatePrimary response: {e}"));
     let mut r = Reader::new(&params);
     let public = Tpm2bPublic::unmarshal(&mut r).map_err(wire)?;
     let _ = Tpm2bCreationData::unmarshal(&mut r).map_err(wire)?;
@@ -191,10 +179,13 @@ pub fn read_public<T: Transport>(
 ) -> Result<Option<(TpmtPublic, Vec<u8>)>, OpError> {
     let params = match exec(tpm, TpmCc::READ_PUBLIC, &[handle], &[], &[]) {
         Ok((_, p)) => p,
-        Err(e) if e.0.contains("0x18b") => return Ok(None),
+        // TPM_RC_HANDLE for handle 1: no object there.
+        Err(OpError {
+            rc: Some(0x18b), ..
+        }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let wire = |e: tpm2::Error| OpError(format!("ReadPublic response: {e}"));
+    let wire = |e: tpm2::Error| OpError::new(format!("ReadPublic response: {e}"));
     let mut r = Reader::new(&params);
     let public = Tpm2bPublic::unmarshal(&mut r).map_err(wire)?;
     let name = Tpm2bName::unmarshal(&mut r).map_err(wire)?;
@@ -229,13 +220,14 @@ pub fn pcr_read<T: Transport>(
     pcrs: &[u32],
 ) -> Result<Vec<Vec<u8>>, OpError> {
     let sel = TpmlPcrSelection::new(vec![
-        TpmsPcrSelection::new(alg, pcrs).map_err(|e| OpError(format!("PCR selection: {e}")))?,
+        TpmsPcrSelection::new(alg, pcrs)
+            .map_err(|e| OpError::new(format!("PCR selection: {e}")))?,
     ])
-    .map_err(|e| OpError(format!("PCR selection: {e}")))?;
+    .map_err(|e| OpError::new(format!("PCR selection: {e}")))?;
     let mut p = Vec::new();
     sel.marshal(&mut p);
     let (_, params) = exec(tpm, TpmCc::PCR_READ, &[], &[], &p)?;
-    let wire = |e: tpm2::Error| OpError(format!("PCR_Read response: {e}"));
+    let wire = |e: tpm2::Error| OpError::new(format!("PCR_Read response: {e}"));
     let mut r = Reader::new(&params);
     let _update = u32::unmarshal(&mut r).map_err(wire)?;
     let _sel = TpmlPcrSelection::unmarshal(&mut r).map_err(wire)?;
@@ -246,7 +238,7 @@ pub fn pcr_read<T: Transport>(
         out.push(d.as_bytes().to_vec());
     }
     if out.len() != pcrs.len() {
-        return Err(OpError(format!(
+        return Err(OpError::new(format!(
             "PCR_Read returned {} values for {} PCRs",
             out.len(),
             pcrs.len()
@@ -278,17 +270,17 @@ pub fn quote<T: Transport>(
 ) -> Result<(Vec<u8>, TpmtSignature), OpError> {
     let mut p = Vec::new();
     Tpm2bData::new(nonce)
-        .map_err(|e| OpError(format!("nonce: {e}")))?
+        .map_err(|e| OpError::new(format!("nonce: {e}")))?
         .marshal(&mut p);
     TpmtSigScheme::Null.marshal(&mut p);
     TpmlPcrSelection::new(vec![
         TpmsPcrSelection::new(TpmAlgId::SHA256, pcrs)
-            .map_err(|e| OpError(format!("PCR selection: {e}")))?,
+            .map_err(|e| OpError::new(format!("PCR selection: {e}")))?,
     ])
-    .map_err(|e| OpError(format!("PCR selection: {e}")))?
+    .map_err(|e| OpError::new(format!("PCR selection: {e}")))?
     .marshal(&mut p);
     let (_, params) = exec(tpm, TpmCc::QUOTE, &[key], &[pw()], &p)?;
-    let wire = |e: tpm2::Error| OpError(format!("Quote response: {e}"));
+    let wire = |e: tpm2::Error| OpError::new(format!("Quote response: {e}"));
     let mut r = Reader::new(&params);
     let attest = Tpm2bAttest::unmarshal(&mut r).map_err(wire)?;
     let sig = TpmtSignature::unmarshal(&mut r).map_err(wire)?;
@@ -303,12 +295,12 @@ pub fn sign<T: Transport>(
 ) -> Result<TpmtSignature, OpError> {
     let mut p = Vec::new();
     Tpm2bDigest::new(digest)
-        .map_err(|e| OpError(format!("digest: {e}")))?
+        .map_err(|e| OpError::new(format!("digest: {e}")))?
         .marshal(&mut p);
     TpmtSigScheme::Null.marshal(&mut p);
     TpmtTkHashcheck::null().marshal(&mut p);
     let (_, params) = exec(tpm, TpmCc::SIGN, &[key], &[pw()], &p)?;
-    TpmtSignature::from_bytes(&params).map_err(|e| OpError(format!("Sign response: {e}")))
+    TpmtSignature::from_bytes(&params).map_err(|e| OpError::new(format!("Sign response: {e}")))
 }
 
 /// Defines a 64-byte owner-authorised ordinary NV index at `index` unless it exists.
@@ -340,7 +332,7 @@ pub fn nv_ensure<T: Transport>(tpm: &mut T, index: TpmHandle) -> Result<bool, Op
 pub fn nv_write<T: Transport>(tpm: &mut T, index: TpmHandle, data: &[u8]) -> Result<(), OpError> {
     let mut p = Vec::new();
     Tpm2bMaxNvBuffer::new(data)
-        .map_err(|e| OpError(format!("NV data: {e}")))?
+        .map_err(|e| OpError::new(format!("NV data: {e}")))?
         .marshal(&mut p);
     0u16.marshal(&mut p);
     exec(
@@ -359,6 +351,7 @@ pub fn nv_read<T: Transport>(tpm: &mut T, index: TpmHandle, size: u16) -> Result
     size.marshal(&mut p);
     0u16.marshal(&mut p);
     let (_, params) = exec(tpm, TpmCc::NV_READ, &[TpmHandle::OWNER, index], &[pw()], &p)?;
-    let b = Tpm2bMaxNvBuffer::from_bytes(&params).map_err(|e| OpError(format!("NV_Read: {e}")))?;
+    let b =
+        Tpm2bMaxNvBuffer::from_bytes(&params).map_err(|e| OpError::new(format!("NV_Read: {e}")))?;
     Ok(b.as_bytes().to_vec())
 }
