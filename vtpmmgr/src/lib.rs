@@ -6,6 +6,7 @@
 //! - [`store`]: the sealed store on a 2 MB image of 4 KiB sectors (`docs/disk-format.md`):
 //!   groups and vTPM entries, authenticated encryption of every sector, a hash tree from the
 //!   root to every sector, copy-on-write updates with two alternating roots.
+//! - [`backend`]: the tpmback loop that serves vTPM domains over any tpmif platform.
 //! - [`seams`]: the traits the store and the manager are written against (block device,
 //!   monotonic counter), so that the same code runs as a unikernel, a Linux process and a test.
 //!
@@ -15,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod backend;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod hw;

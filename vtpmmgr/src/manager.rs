@@ -287,6 +287,17 @@ impl<T: Transport, D: BlockDevice> Manager<T, D> {
         Ok((transport, store.into_device()))
     }
 
+    /// The name of the hardware TPM's storage root key (its TPM2B_NAME contents).
+    pub fn srk_name(&self) -> &[u8] {
+        self.hw.srk_name()
+    }
+
+    /// The image's binding: the sealing key (SK, under the SRK), the root key sealed under it
+    /// and the counter index, as the image holds them (docs/manager-hw.md).
+    pub fn binding(&self) -> &[u8] {
+        &self.binding
+    }
+
     /// The store (for status and tests).
     pub fn store(&mut self) -> &mut Store<D> {
         &mut self.store

@@ -293,7 +293,7 @@ fn serve(o: &ServeOptions) -> Result<(), String> {
     let xen_thread = platform.map(|mut p| {
         let (m, stop) = (Arc::clone(&manager), Arc::clone(&stopping));
         std::thread::spawn(move || {
-            let r = super::xen::serve(&mut p, &m, &stop, log);
+            let r = super::xen::serve(&mut p, &*m, &stop, log);
             stop.store(true, Ordering::SeqCst);
             r
         })

@@ -1,0 +1,87 @@
+//! Host entropy for the unikernel: RDSEED, else RDRAND (Intel SDM vol. 1 §7.3.17), when CPUID
+//! says the CPU has them, hashed with time stamp counter readings. The manager mixes these
+//! bytes with the hardware TPM's TPM2_GetRandom when it seeds its DRBG, so a CPU without either
+//! instruction weakens nothing below the TPM's own randomness.
+
+use core::arch::x86_64::{__cpuid, __cpuid_count, _rdtsc};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Which hardware random source was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// RDSEED (conditioned entropy).
+    Rdseed,
+    /// RDRAND (DRBG output).
+    Rdrand,
+    /// Neither instruction: time stamp counter jitter only.
+    TscOnly,
+}
+
+fn has_rdrand() -> bool {
+    // SAFETY: CPUID leaf 1 exists on every x86_64 CPU.
+    unsafe { __cpuid(1) }.ecx & (1 << 30) != 0
+}
+
+fn has_rdseed() -> bool {
+    // SAFETY: CPUID leaf 0 gives the highest leaf; leaf 7 is read only when it exists.
+    unsafe { __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ebx & (1 << 18) != 0 }
+}
+
+fn rdseed() -> Option<u64> {
+    for _ in 0..64 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: only called when CPUID reports RDSEED; the instruction writes a register and
+        // the carry flag.
+        unsafe {
+            core::arch::asm!("rdseed {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+        }
+        if ok == 1 {
+            return Some(value);
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
+fn rdrand() -> Option<u64> {
+    for _ in 0..64 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: only called when CPUID reports RDRAND; as for `rdseed`.
+        unsafe {
+            core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+        }
+        if ok == 1 {
+            return Some(value);
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
+/// 32 bytes of host entropy and the source they came from.
+pub fn gather() -> (Zeroizing<[u8; 32]>, Source) {
+    let source = if has_rdseed() {
+        Source::Rdseed
+    } else if has_rdrand() {
+        Source::Rdrand
+    } else {
+        Source::TscOnly
+    };
+    let mut hash = Sha256::new();
+    for _ in 0..16 {
+        let word = match source {
+            Source::Rdseed => rdseed().or_else(rdrand),
+            Source::Rdrand => rdrand(),
+            Source::TscOnly => None,
+        };
+        // SAFETY: RDTSC is available on every x86_64 CPU.
+        let tsc = unsafe { _rdtsc() };
+        hash.update(word.unwrap_or(0).to_le_bytes());
+        hash.update(tsc.to_le_bytes());
+    }
+    (Zeroizing::new(hash.finalize().into()), source)
+}
