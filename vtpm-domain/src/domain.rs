@@ -58,6 +58,12 @@ impl<L: ManagerLink + ?Sized> ManagerLink for &mut L {
     }
 }
 
+impl<L: ManagerLink + ?Sized> ManagerLink for Box<L> {
+    fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        (**self).call(request)
+    }
+}
+
 /// What broke on the link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkError {

@@ -152,3 +152,82 @@ where
     });
     Ok(())
 }
+
+/// What the toolstack declares for one link: the vTPM it carries and its domain's kernel hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    /// The vTPM's UUID.
+    pub uuid: Uuid,
+    /// The kernel hash its domain presents (see [`label_hash`]).
+    pub kernel_hash: [u8; 32],
+}
+
+/// Makes the store hold what the toolstack declared, through the administrator's requests
+/// (reference `xen-vtpm.md` §3): group 0 exists and authorises every declared kernel hash, and
+/// every declared vTPM is registered in it. Idempotent: a restart finds everything in place
+/// and commits nothing. This is how a manager without an administrator channel (the
+/// unikernel) is provisioned from its configuration.
+pub fn provision<T: Transport, D: BlockDevice>(
+    manager: &mut Manager<T, D>,
+    declared: &[Declared],
+    log: fn(fmt::Arguments<'_>),
+) -> Result<(), String> {
+    use crate::protocol::{Reply, ReplyError, Request};
+
+    let mut admin = manager.connect(Peer::Admin);
+    let mut call = |m: &mut Manager<T, D>, req: &Request| -> Result<Reply, ReplyError> {
+        let raw = m.handle(&mut admin, &req.encode());
+        Reply::parse(req, &raw)
+    };
+    let result = (|| {
+        let fail = |req: &Request, e: ReplyError| format!("{req:?}: {e}");
+        let list = Request::GroupList;
+        let Reply::GroupCount(n) = call(manager, &list).map_err(|e| fail(&list, e))? else {
+            return Err("GROUP_LIST: unexpected answer".into());
+        };
+        if n == 0 {
+            log(format_args!("creating group 0"));
+            call(manager, &Request::GroupNew).map_err(|e| fail(&Request::GroupNew, e))?;
+        }
+        let show = Request::GroupShow { group: 0 };
+        let Reply::Group(g) = call(manager, &show).map_err(|e| fail(&show, e))? else {
+            return Err("GROUP_SHOW: unexpected answer".into());
+        };
+        let mut kernels = g.kernels.clone();
+        for d in declared {
+            if !kernels.contains(&d.kernel_hash) {
+                kernels.push(d.kernel_hash);
+            }
+        }
+        if kernels.len() != g.kernels.len() {
+            log(format_args!(
+                "authorising {} kernel hash(es) in group 0",
+                kernels.len() - g.kernels.len()
+            ));
+            let update = Request::GroupUpdate {
+                group: 0,
+                sequence: g.sequence + 1,
+                kernels,
+            };
+            call(manager, &update).map_err(|e| fail(&update, e))?;
+        }
+        for d in declared {
+            let show = Request::VtpmShow { uuid: d.uuid };
+            match call(manager, &show) {
+                Ok(_) => {}
+                Err(ReplyError::Refused(ReturnCode::BAD_PARAMETER)) => {
+                    log(format_args!("registering vTPM {}", d.uuid));
+                    let new = Request::VtpmNew {
+                        group: 0,
+                        uuid: Some(d.uuid),
+                    };
+                    call(manager, &new).map_err(|e| fail(&new, e))?;
+                }
+                Err(e) => return Err(fail(&show, e)),
+            }
+        }
+        Ok(())
+    })();
+    manager.disconnect(admin);
+    result
+}

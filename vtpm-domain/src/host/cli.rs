@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::managed::{ManagedTpm, ManagerStorage};
+use super::managed::{ManagedTpm, ManagerAddress, ManagerStorage};
 use super::platform::HostPlatform;
 use super::server::{Device, Limits, Protocol, Server, StopReason, response_code};
 use super::signal;
@@ -22,7 +22,8 @@ vtpm-domain: a software TPM 2.0 served over TCP
 USAGE:
     vtpm-domain serve (--swtpm-tcp ADDR:PORT | --mssim-tcp ADDR:PORT)
                       (--ephemeral | --state FILE --key-file KEYFILE
-                       | --manager unix:PATH --uuid UUID --image FILE [--reset-image])
+                       | --manager unix:PATH --uuid UUID --image FILE [--reset-image]
+                       | --manager shm:REGION --image FILE [--reset-image])
                       [--startup-clear] [--verbose]
     vtpm-domain xen --image FILE [--reset-image] [--verbose]
     vtpm-domain keygen --key-file KEYFILE
@@ -38,6 +39,9 @@ SERVE:
     --key-file KEYFILE     the 32-byte sealing key: 32 raw bytes or 64 hex digits, mode 0600
     --manager unix:PATH    keep the TPM's key with the vTPM manager (`vtpmmgr serve`) on its
                            domain socket PATH; the state is sealed on --image
+    --manager shm:REGION   the same with the unikernel manager, over the shared-memory link
+                           region file REGION (docs/shm-link.md); no --uuid: the manager's
+                           own configuration names the vTPM of each link
     --uuid UUID            the vTPM's UUID, registered with `vtpmctl vtpm new GROUP UUID`
     --image FILE           the 2 MiB two-slot state image (created blank if missing)
     --reset-image          if the manager's record does not open the image (replaced, corrupt
@@ -263,7 +267,7 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
     let mut key_file = None;
     let mut startup_clear = None;
     let mut verbose = None;
-    let mut manager: Option<PathBuf> = None;
+    let mut manager: Option<(bool, PathBuf)> = None;
     let mut uuid = None;
     let mut image = None;
     let mut reset_image = None;
@@ -305,13 +309,19 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
                 let text = v
                     .to_str()
                     .ok_or_else(|| usage(format!("bad manager address {v:?}")))?;
-                let path = text
-                    .strip_prefix("unix:")
-                    .ok_or_else(|| usage(format!("--manager {text:?}: expected unix:PATH")))?;
+                let (shm, path) = if let Some(p) = text.strip_prefix("unix:") {
+                    (false, p)
+                } else if let Some(p) = text.strip_prefix("shm:") {
+                    (true, p)
+                } else {
+                    return Err(usage(format!(
+                        "--manager {text:?}: expected unix:PATH or shm:REGION"
+                    )));
+                };
                 if path.is_empty() {
-                    return Err(usage("--manager unix: needs a path"));
+                    return Err(usage(format!("--manager {text:?} needs a path")));
                 }
-                set_once(&mut manager, PathBuf::from(path), &name)?;
+                set_once(&mut manager, (shm, PathBuf::from(path)), &name)?;
             }
             "--uuid" => {
                 let v = args.value(&name, inline)?;
@@ -345,17 +355,29 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
                 "--manager/--uuid/--image cannot be combined with --ephemeral/--state/--key-file",
             ));
         }
-        let (Some(socket), Some(uuid), Some(image)) = (manager, uuid, image) else {
-            return Err(usage(
-                "a manager-backed TPM needs --manager unix:PATH --uuid UUID --image FILE",
-            ));
+        let address = match (manager, uuid) {
+            (Some((false, socket)), Some(uuid)) => ManagerAddress::Unix { socket, uuid },
+            (Some((true, region)), None) => ManagerAddress::Shm { region },
+            (Some((true, _)), Some(_)) => {
+                return Err(usage(
+                    "--uuid does not go with --manager shm: (the manager's --link names the vTPM)",
+                ));
+            }
+            _ => {
+                return Err(usage(
+                    "a manager-backed TPM needs --manager unix:PATH --uuid UUID --image FILE \
+                     or --manager shm:REGION --image FILE",
+                ));
+            }
+        };
+        let Some(image) = image else {
+            return Err(usage("a manager-backed TPM needs --image FILE"));
         };
         return Ok(Command::Serve(ServeOptions {
             protocol,
             addr,
             storage: Storage::Manager(ManagerStorage {
-                socket,
-                uuid,
+                manager: address,
                 image,
                 reset_image: reset_image.is_some(),
             }),
@@ -375,8 +397,8 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
         (None, None, Some(_)) => return Err(usage("--key-file needs --state FILE")),
         (None, None, None) => {
             return Err(usage(
-                "serve needs --ephemeral, --state FILE --key-file KEYFILE, or --manager \
-                 unix:PATH --uuid UUID --image FILE",
+                "serve needs --ephemeral, --state FILE --key-file KEYFILE, --manager \
+                 unix:PATH --uuid UUID --image FILE, or --manager shm:REGION --image FILE",
             ));
         }
     };
@@ -399,23 +421,24 @@ fn open_device(storage: &Storage, verbose: bool) -> Result<Device, String> {
     match storage {
         Storage::Manager(m) => {
             let (tpm, report) = ManagedTpm::start(m, Box::new(platform))?;
+            let who = match &m.manager {
+                ManagerAddress::Unix { uuid, .. } => format!("vTPM {uuid}"),
+                ManagerAddress::Shm { region } => format!("vTPM of link {}", region.display()),
+            };
             let at = format!("slot {} generation {}", report.slot, report.generation);
             match &report.outcome {
                 StartOutcome::FirstBoot => eprintln!(
-                    "vtpm-domain: vTPM {}: first boot: manufactured a new TPM (image {}, {at})",
-                    m.uuid,
+                    "vtpm-domain: {who}: first boot: manufactured a new TPM (image {}, {at})",
                     m.image.display()
                 ),
                 StartOutcome::Loaded { slot, generation } => eprintln!(
-                    "vtpm-domain: vTPM {}: loaded generation {generation} from slot {slot} of {} \
+                    "vtpm-domain: {who}: loaded generation {generation} from slot {slot} of {} \
                      (now {at})",
-                    m.uuid,
                     m.image.display()
                 ),
                 StartOutcome::Reset { cause } => eprintln!(
-                    "vtpm-domain: vTPM {}: RESET as asked (--reset-image): the old state was \
-                     given up ({cause}); manufactured a new TPM ({at})",
-                    m.uuid
+                    "vtpm-domain: {who}: RESET as asked (--reset-image): the old state was \
+                     given up ({cause}); manufactured a new TPM ({at})"
                 ),
             }
             Ok(Device::new(Box::new(tpm), None, verbose))
@@ -600,8 +623,10 @@ mod tests {
         assert_eq!(
             o.storage,
             Storage::Manager(ManagerStorage {
-                socket: "/run/vtpmmgr/domains.sock".into(),
-                uuid: uuid.parse().unwrap(),
+                manager: ManagerAddress::Unix {
+                    socket: "/run/vtpmmgr/domains.sock".into(),
+                    uuid: uuid.parse().unwrap(),
+                },
                 image: "/var/lib/vtpm/a.img".into(),
                 reset_image: true,
             })

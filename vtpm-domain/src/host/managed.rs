@@ -8,8 +8,9 @@ use block::FileDevice;
 use vtpmmgr_protocol::Uuid;
 use zeroize::Zeroizing;
 
-use super::manager_link::SocketLink;
+use super::manager_link::{ShmLink, SocketLink};
 use super::server::TpmBackend;
+use crate::domain::ManagerLink;
 use crate::domain::{Domain, DomainError, DomainOptions, StartReport, TPM_RC_NV_UNAVAILABLE};
 use crate::engine::Platform;
 use crate::image::ImageError;
@@ -17,13 +18,39 @@ use crate::image::ImageError;
 /// The image size `serve` creates: 512 sectors of 4 KiB (2 MiB, as Xen's vTPM disks).
 pub const IMAGE_SECTORS: u32 = 512;
 
+/// How the domain reaches the manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerAddress {
+    /// `vtpmmgr serve`'s domain socket, for the vTPM with this UUID (registered with `vtpmctl
+    /// vtpm new`).
+    Unix {
+        /// The socket.
+        socket: PathBuf,
+        /// The vTPM's UUID.
+        uuid: Uuid,
+    },
+    /// A shared-memory link region of the unikernel manager, which knows the vTPM's UUID from
+    /// its own configuration (`docs/shm-link.md`).
+    Shm {
+        /// The region file.
+        region: PathBuf,
+    },
+}
+
+impl core::fmt::Display for ManagerAddress {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Unix { uuid, .. } => write!(f, "vTPM {uuid}"),
+            Self::Shm { region } => write!(f, "vTPM of link {}", region.display()),
+        }
+    }
+}
+
 /// Where the manager-backed state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagerStorage {
-    /// The manager's domain socket.
-    pub socket: PathBuf,
-    /// The vTPM's UUID (registered with `vtpmctl vtpm new`).
-    pub uuid: Uuid,
+    /// How the manager is reached.
+    pub manager: ManagerAddress,
     /// The state image (created blank, 2 MiB, if missing).
     pub image: PathBuf,
     /// Replace a state the manager's record does not open with a new TPM.
@@ -32,7 +59,7 @@ pub struct ManagerStorage {
 
 /// A [`Domain`] behind the front-ends' [`TpmBackend`] seam.
 pub struct ManagedTpm {
-    domain: Domain<SocketLink, FileDevice>,
+    domain: Domain<Box<dyn ManagerLink + Send>, FileDevice>,
 }
 
 impl core::fmt::Debug for ManagedTpm {
@@ -70,7 +97,12 @@ impl ManagedTpm {
                 storage.image.display()
             );
         }
-        let link = SocketLink::new(storage.socket.clone(), storage.uuid);
+        let link: Box<dyn ManagerLink + Send> = match &storage.manager {
+            ManagerAddress::Unix { socket, uuid } => {
+                Box::new(SocketLink::new(socket.clone(), *uuid))
+            }
+            ManagerAddress::Shm { region } => Box::new(ShmLink::new(region.clone())),
+        };
         let opts = DomainOptions {
             reset_image: storage.reset_image,
         };
@@ -83,8 +115,8 @@ impl ManagedTpm {
                     ""
                 };
                 Err(format!(
-                    "vTPM {} (image {}): {e}; refusing to start{hint}",
-                    storage.uuid,
+                    "{} (image {}): {e}; refusing to start{hint}",
+                    storage.manager,
                     display(&storage.image)
                 ))
             }
@@ -92,7 +124,7 @@ impl ManagedTpm {
     }
 
     /// The domain.
-    pub fn domain(&self) -> &Domain<SocketLink, FileDevice> {
+    pub fn domain(&self) -> &Domain<Box<dyn ManagerLink + Send>, FileDevice> {
         &self.domain
     }
 }

@@ -1,8 +1,14 @@
-//! The hosted [`ManagerLink`]: the manager's domain socket (`docs/vtpmmgr-serve.md`), opened
-//! with [`Client::domain`] (the attach hello names the vTPM's UUID; the manager identifies the
-//! process by its executable). A broken connection is dropped and reopened on the next call.
+//! The hosted [`ManagerLink`]s:
+//! - [`SocketLink`]: the manager's domain socket (`docs/vtpmmgr-serve.md`), opened with
+//!   [`Client::domain`] (the attach hello names the vTPM's UUID; the manager identifies the
+//!   process by its executable). A broken connection is dropped and reopened on the next call.
+//! - [`ShmLink`]: a shared-memory link region served by the unikernel manager
+//!   (`docs/shm-link.md`); the manager knows which vTPM the link carries from its own
+//!   configuration. A broken session is reopened on the next call.
 
 use std::path::PathBuf;
+
+use shmlink::{FileWindow, LinkFrontend, StdClock};
 
 use vtpmmgr_protocol::Uuid;
 use vtpmmgr_protocol::client::Client;
@@ -49,6 +55,61 @@ impl ManagerLink for SocketLink {
                 self.client = None;
                 Err(LinkError::NoAnswer(format!("{}: {e}", self.path.display())))
             }
+        }
+    }
+}
+
+/// How long the unikernel manager may take to answer one request (TCG emulation is slow).
+const SHM_ANSWER_MS: u64 = 60_000;
+/// How long to wait for the manager to acknowledge a session.
+const SHM_CONNECT_MS: u64 = 60_000;
+
+/// A shared-memory link to the unikernel manager, (re)connected on demand.
+#[derive(Debug)]
+pub struct ShmLink {
+    path: PathBuf,
+    front: Option<LinkFrontend<FileWindow, StdClock>>,
+}
+
+impl ShmLink {
+    /// A link over the region file at `path`. Nothing is opened yet.
+    pub fn new(path: PathBuf) -> ShmLink {
+        ShmLink { path, front: None }
+    }
+}
+
+impl ManagerLink for ShmLink {
+    fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        if self.front.is_none() {
+            let window = FileWindow::open(&self.path)
+                .map_err(|e| LinkError::NotSent(format!("{}: {e}", self.path.display())))?;
+            let front = LinkFrontend::connect(window, StdClock::default(), SHM_CONNECT_MS)
+                .map_err(|e| LinkError::NotSent(format!("{}: {e}", self.path.display())))?;
+            self.front = Some(front);
+        }
+        let front = self
+            .front
+            .as_mut()
+            .ok_or_else(|| LinkError::NotSent("the link is closed".into()))?;
+        match front.transmit(0, request, SHM_ANSWER_MS) {
+            Ok(answer) => Ok(answer),
+            Err((sent, e)) => {
+                self.front = None;
+                let why = format!("{}: {e}", self.path.display());
+                Err(if sent {
+                    LinkError::NoAnswer(why)
+                } else {
+                    LinkError::NotSent(why)
+                })
+            }
+        }
+    }
+}
+
+impl Drop for ShmLink {
+    fn drop(&mut self) {
+        if let Some(front) = self.front.take() {
+            front.close();
         }
     }
 }

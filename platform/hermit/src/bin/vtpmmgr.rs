@@ -3,16 +3,53 @@
 //! regions (shared-memory tpmif links, `docs/shm-link.md`). Everything it does is printed on
 //! the serial console; `cargo xtask run vtpmmgr` starts it under QEMU.
 //!
-//! Arguments (after `--` on QEMU's `-append`):
+//! Arguments (after `--` on QEMU's `-append`, written by the toolstack):
 //! - `--check`: start (format a blank disk or open the store), print what was found, stop.
-//! - default: start, then serve vTPM domains until a link's toolstack asks for shutdown.
+//! - `--link SLOT=UUID[,LABEL]`: the ivshmem region in PCI slot SLOT is the link of the vTPM
+//!   with this UUID, whose domain has security label LABEL (default `vtpm-domain`; the
+//!   manager checks SHA-256 of it as the domain's kernel hash). Repeatable. The identity comes
+//!   from here, never from the region, which the vTPM domain can write.
+//! - `--locality N`: the TPM locality to use (default 0).
+//! - default: start, then serve the links until QEMU is stopped (every change is committed
+//!   before it is answered, so stopping at any time loses nothing).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use shmlink::{LinkBackend, LinkEvent, MemWindow};
 use vtpm_hermit::{entropy, ivshmem, tis};
-use vtpmmgr::manager::{Manager, ManagerConfig};
+use vtpmmgr::Uuid;
+use vtpmmgr::backend::{Declared, label_hash, provision};
+use vtpmmgr::manager::{Connection, Manager, ManagerConfig, Peer};
+use vtpmmgr::protocol::{Rejection, ReturnCode, tag};
+
+/// One `--link` argument.
+struct LinkSpec {
+    slot: u8,
+    uuid: Uuid,
+    label: String,
+}
+
+fn parse_link(v: &str) -> Result<LinkSpec, String> {
+    let bad = || format!("--link {v:?}: expected SLOT=UUID[,LABEL]");
+    let (slot, rest) = v.split_once('=').ok_or_else(bad)?;
+    let slot: u8 = slot.parse().ok().filter(|s| *s < 32).ok_or_else(bad)?;
+    let (uuid, label) = rest.split_once(',').unwrap_or((rest, "vtpm-domain"));
+    let uuid = Uuid(
+        xen::xenbus::parse_uuid(uuid).ok_or_else(|| format!("--link {v:?}: bad UUID {uuid:?}"))?,
+    );
+    if label.is_empty() {
+        return Err(bad());
+    }
+    Ok(LinkSpec {
+        slot,
+        uuid,
+        label: label.to_string(),
+    })
+}
 
 fn log(args: fmt::Arguments<'_>) {
     println!("vtpmmgr: {args}");
@@ -39,10 +76,12 @@ fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut check = false;
     let mut locality = 0u8;
+    let mut links: Vec<LinkSpec> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--check" => check = true,
+            "--link" => links.push(parse_link(it.next().ok_or("--link needs SLOT=UUID")?)?),
             "--locality" => {
                 locality = it
                     .next()
@@ -52,7 +91,7 @@ fn run() -> Result<(), String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (expected --check, --locality N)"
+                    "unknown argument {other:?} (expected --check, --link SLOT=UUID[,LABEL], --locality N)"
                 ));
             }
         }
@@ -123,6 +162,125 @@ fn run() -> Result<(), String> {
         manager.shut_down().map_err(|e| format!("shut down: {e}"))?;
         return Ok(());
     }
-    log(format_args!("ready: {} link region(s)", regions.len() - 1));
-    Ok(())
+    let mut manager = manager;
+    let declared: Vec<Declared> = links
+        .iter()
+        .map(|l| Declared {
+            uuid: l.uuid,
+            kernel_hash: label_hash(&l.label),
+        })
+        .collect();
+    provision(&mut manager, &declared, log).map_err(|e| format!("provisioning the links: {e}"))?;
+    let mut served = Vec::new();
+    for spec in links {
+        let region = regions
+            .iter()
+            .skip(1)
+            .find(|r| r.slot == spec.slot)
+            .ok_or_else(|| format!("--link: no ivshmem region in PCI slot {}", spec.slot))?;
+        // SAFETY: the region is identity-mapped (checked by `find`); each slot is named once
+        // per link and the disk is never a link (it is skipped above).
+        let window = unsafe { MemWindow::new(region.address as *mut u8, region.size as usize) };
+        let backend =
+            LinkBackend::new(window).map_err(|e| format!("link in slot {}: {e}", spec.slot))?;
+        log(format_args!(
+            "link in slot {}: vTPM {} (label {:?})",
+            spec.slot, spec.uuid, spec.label
+        ));
+        served.push(Link {
+            spec,
+            backend,
+            conn: None,
+        });
+    }
+    if served
+        .iter()
+        .enumerate()
+        .any(|(i, l)| served[..i].iter().any(|m| m.spec.slot == l.spec.slot))
+    {
+        return Err("--link: a slot is named twice".into());
+    }
+    log(format_args!("ready: serving {} link(s)", served.len()));
+    serve(&RefCell::new(manager), &mut served)
+}
+
+struct Link {
+    spec: LinkSpec,
+    backend: LinkBackend<MemWindow>,
+    conn: Option<Connection>,
+}
+
+/// Polls every link; sleeps a little when none had anything (the notification latency of
+/// polling).
+fn serve<T: tpm2::transport::Transport, D: block::BlockDevice>(
+    manager: &RefCell<Manager<T, D>>,
+    links: &mut [Link],
+) -> ! {
+    let mut idle_since = Instant::now();
+    loop {
+        let mut busy = false;
+        for link in links.iter_mut() {
+            let Some(event) = link.backend.poll() else {
+                continue;
+            };
+            busy = true;
+            match event {
+                LinkEvent::Connected { session } => {
+                    let mut m = manager.borrow_mut();
+                    if let Some(old) = link.conn.take() {
+                        m.disconnect(old);
+                    }
+                    link.conn = Some(m.connect(Peer::Domain {
+                        uuid: link.spec.uuid,
+                        kernel_hash: label_hash(&link.spec.label),
+                    }));
+                    log(format_args!(
+                        "link in slot {}: session {session} connected",
+                        link.spec.slot
+                    ));
+                }
+                LinkEvent::Disconnected => {
+                    if let Some(old) = link.conn.take() {
+                        manager.borrow_mut().disconnect(old);
+                    }
+                    log(format_args!("link in slot {}: closed", link.spec.slot));
+                }
+                LinkEvent::Request { command, .. } => {
+                    let answer = match link.conn.as_mut() {
+                        Some(conn) => manager.borrow_mut().handle(conn, &command),
+                        None => refusal("no session on this link"),
+                    };
+                    if let Err(e) = link.backend.respond(&answer) {
+                        log(format_args!("link in slot {}: {e}", link.spec.slot));
+                    }
+                }
+                LinkEvent::Malformed(e) => {
+                    log(format_args!(
+                        "link in slot {}: refused: {e}",
+                        link.spec.slot
+                    ));
+                    if let Err(e) = link.backend.respond(&refusal("malformed request")) {
+                        log(format_args!("link in slot {}: {e}", link.spec.slot));
+                    }
+                }
+            }
+        }
+        if busy {
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() > Duration::from_millis(20) {
+            // Long idle: a coarser poll leaves the CPU to QEMU's other threads.
+            std::thread::sleep(Duration::from_micros(500));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn refusal(reason: &'static str) -> Vec<u8> {
+    Rejection {
+        tag: tag::RSP,
+        code: ReturnCode::FAIL,
+        reason,
+    }
+    .encode()
 }
