@@ -15,6 +15,8 @@ use std::env;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod hermit;
+
 /// Crates that must build without `std` for the unikernel target (libraries only, default
 /// features off: `vtpm-domain`'s `std` feature holds its host adapters).
 const NO_STD_CRATES: &[&str] = &[
@@ -37,6 +39,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("swtpm_setup", "swtpm-tools"),
     ("tpm2_getrandom", "tpm2-tools"),
     ("openssl", "openssl"),
+    ("qemu-system-x86_64", "qemu-system-x86"),
 ];
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -49,10 +52,18 @@ fn main() -> ExitCode {
         Some("probe") => deps().and_then(|()| probe(&args[1..])),
         Some("fuzz") => fuzz(&args[1..]),
         Some("fuzz-seeds") => fuzz_seeds(),
+        Some("image") => deps().and_then(|()| hermit::image(&args[1..]).map(|_| ())),
+        Some("run") => deps().and_then(|()| match args.get(1).map(String::as_str) {
+            Some("vtpmmgr") => hermit::run_vtpmmgr(&args[2..]),
+            Some("stack") => hermit::run_stack(&args[2..]),
+            _ => Err("usage: cargo xtask run (vtpmmgr [--check] | stack) [--fresh]".into()),
+        }),
+        Some("unikernel-test") => deps().and_then(|()| hermit::test(&args[1..])),
         _ => {
             eprintln!(
                 "usage: cargo xtask ci | deps | probe [vtpmctl probe args] | fuzz TARGET SECONDS | \\
-                 fuzz-seeds"
+                 fuzz-seeds | image [vtpmmgr] | run (vtpmmgr [--check] | stack) [--fresh] | \\
+                 unikernel-test"
             );
             return ExitCode::from(2);
         }
@@ -64,6 +75,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The repository's root (xtask's parent folder).
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| ".".into(), std::path::Path::to_path_buf)
 }
 
 fn cargo() -> Command {
@@ -221,6 +239,9 @@ fn ci() -> Result {
             c.args(["-p", krate]);
         }
         run("no_std build", &mut c)
+    })?;
+    step("unikernel: images, manager boots, stack", &mut || {
+        hermit::test(&[])
     })?;
     step("fuzz targets compile", &mut || {
         run(

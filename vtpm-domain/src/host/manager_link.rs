@@ -69,12 +69,22 @@ const SHM_CONNECT_MS: u64 = 60_000;
 pub struct ShmLink {
     path: PathBuf,
     front: Option<LinkFrontend<FileWindow, StdClock>>,
+    /// Answered requests, their summed round-trip time, and the first one's (LOADHASHKEY).
+    answered: u64,
+    total: std::time::Duration,
+    first: Option<std::time::Duration>,
 }
 
 impl ShmLink {
     /// A link over the region file at `path`. Nothing is opened yet.
     pub fn new(path: PathBuf) -> ShmLink {
-        ShmLink { path, front: None }
+        ShmLink {
+            path,
+            front: None,
+            answered: 0,
+            total: std::time::Duration::ZERO,
+            first: None,
+        }
     }
 }
 
@@ -91,8 +101,21 @@ impl ManagerLink for ShmLink {
             .front
             .as_mut()
             .ok_or_else(|| LinkError::NotSent("the link is closed".into()))?;
+        let started = std::time::Instant::now();
         match front.transmit(0, request, SHM_ANSWER_MS) {
-            Ok(answer) => Ok(answer),
+            Ok(answer) => {
+                let took = started.elapsed();
+                self.answered += 1;
+                self.total += took;
+                if self.first.is_none() {
+                    self.first = Some(took);
+                    eprintln!(
+                        "vtpm-domain: manager link: first request (LOADHASHKEY) answered in {} µs",
+                        took.as_micros()
+                    );
+                }
+                Ok(answer)
+            }
             Err((sent, e)) => {
                 self.front = None;
                 let why = format!("{}: {e}", self.path.display());
@@ -110,6 +133,16 @@ impl Drop for ShmLink {
     fn drop(&mut self) {
         if let Some(front) = self.front.take() {
             front.close();
+        }
+        if let (Some(first), Ok(n)) = (self.first, u32::try_from(self.answered)) {
+            if n > 0 {
+                eprintln!(
+                    "vtpm-domain: manager link: {n} request(s) answered; the first (LOADHASHKEY) in \
+                     {} µs, mean round trip {} µs",
+                    first.as_micros(),
+                    (self.total / n).as_micros()
+                );
+            }
         }
     }
 }
