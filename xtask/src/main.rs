@@ -25,6 +25,7 @@ const NO_STD_CRATES: &[&str] = &[
     "xen",
     "tpmback",
     "tpmfront",
+    "shmlink",
     "block",
     "config",
     "vtpm-domain",
