@@ -33,9 +33,17 @@ const RUN: &str = "vtpm-run/unikernel";
 /// The vTPM the stack's link carries, and its domain's label.
 const STACK_UUID: &str = "6f1c3a52-8d0e-4b7a-9c21-3e5f7a9b0d14";
 const STACK_LABEL: &str = "vtpm-guest1";
-/// PCI slots: the disk, then the link.
+/// The vTPM the unikernel domain's link carries, and that domain's label.
+const UK_UUID: &str = "0b8e2d6c-41f7-4e3a-a5d9-7c1e2f3a4b5d";
+const UK_LABEL: &str = "vtpm-guest2";
+/// The manager's PCI slots: the disk, the hosted domain's link, the unikernel domain's link.
 const DISK_SLOT: u8 = 4;
 const LINK_SLOT: u8 = 5;
+const UK_LINK_SLOT: u8 = 6;
+/// Guest RAM: the manager runs in 32 MiB (Hermit 0.11's kernel panics in 16 MiB); the vTPM
+/// domain gets 64 MiB, room for the engine's RSA key generation.
+const MANAGER_RAM: &str = "32M";
+const DOMAIN_RAM: &str = "64M";
 /// How long a boot may take before QEMU is killed.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -208,6 +216,7 @@ fn app(root: &Path, name: &str, lib: &Path) -> Result<PathBuf> {
 pub(crate) struct Images {
     pub(crate) loader: PathBuf,
     pub(crate) vtpmmgr: PathBuf,
+    pub(crate) vtpm_domain: PathBuf,
 }
 
 fn size(p: &Path) -> u64 {
@@ -217,16 +226,10 @@ fn size(p: &Path) -> u64 {
 /// `cargo xtask image [vtpmmgr]`.
 pub(crate) fn image(args: &[String]) -> Result<Images> {
     for a in args {
-        match a.as_str() {
-            "vtpmmgr" => {}
-            "vtpm-domain" => {
-                return Err(
-                    "vtpm-domain has no unikernel image yet: it runs as a hosted process on the \
-                     manager's shared-memory link (`cargo xtask run stack`, docs/unikernel.md)"
-                        .into(),
-                );
-            }
-            other => return Err(format!("image: unknown image {other:?} (expected vtpmmgr)")),
+        if !matches!(a.as_str(), "vtpmmgr" | "vtpm-domain") {
+            return Err(format!(
+                "image: unknown image {a:?} (expected vtpmmgr, vtpm-domain)"
+            ));
         }
     }
     let root = super::root();
@@ -234,10 +237,17 @@ pub(crate) fn image(args: &[String]) -> Result<Images> {
     let lib = timed("kernel library", || kernel(&root))?;
     let loader = timed("loader", || loader(&root))?;
     let vtpmmgr = timed("vtpmmgr application", || app(&root, "vtpmmgr", &lib))?;
-    for p in [&lib, &loader, &vtpmmgr] {
+    let vtpm_domain = timed("vtpm-domain application", || {
+        app(&root, "vtpm-domain", &lib)
+    })?;
+    for p in [&lib, &loader, &vtpmmgr, &vtpm_domain] {
         eprintln!("xtask: {:>9} bytes  {}", size(p), p.display());
     }
-    Ok(Images { loader, vtpmmgr })
+    Ok(Images {
+        loader,
+        vtpmmgr,
+        vtpm_domain,
+    })
 }
 
 /// A swtpm: the machine's "hardware" TPM, one process per QEMU run on a lasting state folder
@@ -291,22 +301,21 @@ struct Qemu {
 }
 
 impl Qemu {
+    /// Boots `app` in `memory` of guest RAM with `append` after `--`, a `tpm-tis` on `tpm` if
+    /// given, and each region (QEMU id, file, size, PCI slot) as an `ivshmem-plain` device.
     fn start(
-        images: &Images,
-        tpm: &Swtpm,
-        dir: &Path,
-        args: &str,
-        link: Option<&Path>,
+        loader: &Path,
+        app: &Path,
+        memory: &str,
+        append: &str,
+        tpm: Option<&Swtpm>,
+        regions: &[(&str, &Path, &str, u8)],
     ) -> Result<Qemu> {
         if !have("qemu-system-x86_64") {
             return Err("qemu-system-x86_64 is missing (Debian package qemu-system-x86)".into());
         }
-        let disk = dir.join("vtpmmgr-disk.img");
-        if !disk.exists() {
-            fs::write(&disk, vec![0u8; 2 << 20]).map_err(|e| format!("{}: {e}", disk.display()))?;
-        }
         let mut c = Command::new("qemu-system-x86_64");
-        c.args(["-accel", "tcg", "-cpu", "max", "-m", "128M", "-smp", "1"])
+        c.args(["-accel", "tcg", "-cpu", "max", "-m", memory, "-smp", "1"])
             .args([
                 "-display",
                 "none",
@@ -318,30 +327,25 @@ impl Qemu {
             ])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
             .arg("-kernel")
-            .arg(&images.loader)
+            .arg(loader)
             .arg("-initrd")
-            .arg(&images.vtpmmgr)
+            .arg(app)
             .arg("-append")
-            .arg(format!("-- {args}"))
-            .arg("-chardev")
-            .arg(format!("socket,id=chrtpm,path={}", tpm.socket.display()))
-            .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm"])
-            .args(["-device", "tpm-tis,tpmdev=tpm0"])
-            .arg("-object")
-            .arg(format!(
-                "memory-backend-file,id=disk,size=2M,mem-path={},share=on",
-                disk.display()
-            ))
-            .arg("-device")
-            .arg(format!("ivshmem-plain,memdev=disk,addr={DISK_SLOT:#x}"));
-        if let Some(link) = link {
+            .arg(format!("-- {append}"));
+        if let Some(tpm) = tpm {
+            c.arg("-chardev")
+                .arg(format!("socket,id=chrtpm,path={}", tpm.socket.display()))
+                .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm"])
+                .args(["-device", "tpm-tis,tpmdev=tpm0"]);
+        }
+        for (id, file, size, slot) in regions {
             c.arg("-object")
                 .arg(format!(
-                    "memory-backend-file,id=link,size=64K,mem-path={},share=on",
-                    link.display()
+                    "memory-backend-file,id={id},size={size},mem-path={},share=on",
+                    file.display()
                 ))
                 .arg("-device")
-                .arg(format!("ivshmem-plain,memdev=link,addr={LINK_SLOT:#x}"));
+                .arg(format!("ivshmem-plain,memdev={id},addr={slot:#x}"));
         }
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -386,6 +390,7 @@ impl Qemu {
                 Ok(line) => {
                     let line = strip_ansi(&line);
                     if line.starts_with("vtpmmgr:")
+                        || line.starts_with("vtpm-domain:")
                         || line.starts_with("loader:")
                         || line.starts_with("qemu:")
                     {
@@ -395,7 +400,10 @@ impl Qemu {
                     if line.contains(needle) {
                         return Ok(line);
                     }
-                    if line.starts_with("vtpmmgr: error") || line.starts_with("loader: error") {
+                    if line.starts_with("vtpmmgr: error")
+                        || line.starts_with("vtpm-domain: error")
+                        || line.starts_with("loader: error")
+                    {
                         return Err(format!("the unikernel failed: {line}"));
                     }
                 }
@@ -414,12 +422,26 @@ impl Qemu {
     }
 
     /// Waits for QEMU to end; returns its exit code (isa-debug-exit: 3 = success).
-    fn wait_exit(mut self) -> Result<(i32, Vec<String>)> {
-        while let Ok(l) = self
-            .lines
-            .recv_timeout(BOOT_TIMEOUT.saturating_sub(self.started.elapsed()))
-        {
-            self.log.push(strip_ansi(&l));
+    /// `limit`: how long from QEMU's start (None: no limit; the console is echoed).
+    fn wait_exit(mut self, limit: Option<Duration>) -> Result<(i32, Vec<String>)> {
+        loop {
+            let line = match limit {
+                Some(l) => match self
+                    .lines
+                    .recv_timeout(l.saturating_sub(self.started.elapsed()))
+                {
+                    Ok(line) => line,
+                    Err(_) => break,
+                },
+                None => match self.lines.recv() {
+                    Ok(line) => {
+                        eprintln!("    | {}", strip_ansi(&line));
+                        line
+                    }
+                    Err(_) => break,
+                },
+            };
+            self.log.push(strip_ansi(&line));
         }
         let t = Instant::now();
         loop {
@@ -447,6 +469,52 @@ impl Qemu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Creates a zero-filled file of `bytes` unless it exists.
+fn ensure_file(path: &Path, bytes: usize) -> Result {
+    if !path.exists() {
+        fs::write(path, vec![0u8; bytes]).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates and formats a link region unless it exists.
+fn ensure_link(path: &Path) -> Result {
+    if !path.exists() {
+        let mut w = shmlink::FileWindow::create(path, 64 << 10)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        shmlink::format(&mut w).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The manager unikernel on `tpm` with its disk and `links` (file, slot).
+fn manager(
+    images: &Images,
+    tpm: &Swtpm,
+    dir: &Path,
+    append: &str,
+    links: &[(&Path, u8)],
+) -> Result<Qemu> {
+    let disk = dir.join("vtpmmgr-disk.img");
+    ensure_file(&disk, 2 << 20)?;
+    let ids: Vec<String> = links
+        .iter()
+        .map(|(_, slot)| format!("link{slot}"))
+        .collect();
+    let mut regions: Vec<(&str, &Path, &str, u8)> = vec![("disk", &disk, "2M", DISK_SLOT)];
+    for ((file, slot), id) in links.iter().zip(&ids) {
+        regions.push((id, file, "64K", *slot));
+    }
+    Qemu::start(
+        &images.loader,
+        &images.vtpmmgr,
+        MANAGER_RAM,
+        append,
+        Some(tpm),
+        &regions,
+    )
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -492,10 +560,10 @@ fn value_after<'a>(log: &'a [String], prefix: &str) -> Option<&'a str> {
 
 fn check_boot(images: &Images, dir: &Path) -> Result<CheckBoot> {
     let tpm = Swtpm::start(dir)?;
-    let mut q = Qemu::start(images, &tpm, dir, "--check", None)?;
+    let mut q = manager(images, &tpm, dir, "--check", &[])?;
     q.wait_for("binding SHA-256")?;
     let ready_ms = q.started.elapsed().as_millis();
-    let (code, log) = q.wait_exit()?;
+    let (code, log) = q.wait_exit(Some(BOOT_TIMEOUT))?;
     if code != 3 {
         return Err(format!(
             "the manager unikernel exited with QEMU status {code} (3 = success)"
@@ -532,11 +600,11 @@ pub(crate) fn run_vtpmmgr(args: &[String]) -> Result {
         return Ok(());
     }
     let tpm = Swtpm::start(&dir)?;
-    let mut q = Qemu::start(&images, &tpm, &dir, "", None)?;
+    let mut q = manager(&images, &tpm, &dir, "", &[])?;
     q.wait_for("ready")?;
-    eprintln!("xtask: the manager is serving (no links); stop with Ctrl-C");
-    let _ = q.wait_for("\u{0}never");
-    Ok(())
+    eprintln!("xtask: the manager is serving (no links); stop it with Ctrl-C");
+    let (code, _) = q.wait_exit(None)?;
+    Err(format!("QEMU ended with status {code}"))
 }
 
 /// A hosted vTPM domain on the manager's link, serving the swtpm socket protocol.
@@ -704,35 +772,102 @@ fn link_ms(domain_log: &str) -> Option<String> {
 }
 
 /// Brings the stack up, runs the guest, restarts everything, checks what survived.
+/// Runs `vtpm-stack shm-guest` (the unikernel domain's guest) and returns its two lines.
+fn shm_guest(region: &Path, args: &[&str]) -> Result<String> {
+    let bin = super::root().join("target/release/vtpm-stack");
+    let out = Command::new(&bin)
+        .arg("shm-guest")
+        .arg(region)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the unikernel domain's guest failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Brings the stack up — swtpm, the manager unikernel with two links, a hosted vTPM domain
+/// (link slot 5, tpm2-tools as its guest) and a unikernel vTPM domain (link slot 6, its guest
+/// on a second link) — runs the guests, restarts everything, and checks what survived.
 fn stack(images: &Images, dir: &Path, report: &mut Vec<String>) -> Result {
     let link = dir.join("link-5.shm");
-    if !link.exists() {
-        let mut w = shmlink::FileWindow::create(&link, 64 << 10)
-            .map_err(|e| format!("{}: {e}", link.display()))?;
-        shmlink::format(&mut w).map_err(|e| e.to_string())?;
+    let uk_link = dir.join("link-6.shm");
+    let uk_guest = dir.join("guest-2.shm");
+    let uk_disk = dir.join("vtpm-guest2.img");
+    for l in [&link, &uk_link, &uk_guest] {
+        ensure_link(l)?;
     }
-    let args = format!("--link {LINK_SLOT}={STACK_UUID},{STACK_LABEL}");
+    ensure_file(&uk_disk, 2 << 20)?;
+    let args = format!(
+        "--link {LINK_SLOT}={STACK_UUID},{STACK_LABEL} --link {UK_LINK_SLOT}={UK_UUID},{UK_LABEL}"
+    );
     let port = 23_410 + u16::try_from(std::process::id() % 500).unwrap_or(0) * 2;
-    let mut first: Option<(String, Vec<u8>)> = None;
+    let mut first: Option<(String, Vec<u8>, String)> = None;
     for round in 1..=2u32 {
         eprintln!(
-            "xtask: stack, start {round}: swtpm, the manager unikernel, a vTPM domain on link slot {LINK_SLOT}"
+            "xtask: stack, start {round}: swtpm; the manager unikernel; a hosted vTPM domain on \
+             link slot {LINK_SLOT}; a unikernel vTPM domain on link slot {UK_LINK_SLOT}"
         );
         let tpm = Swtpm::start(dir)?;
-        let mut q = Qemu::start(images, &tpm, dir, &args, Some(&link))?;
+        let mut q = manager(
+            images,
+            &tpm,
+            dir,
+            &args,
+            &[(&link, LINK_SLOT), (&uk_link, UK_LINK_SLOT)],
+        )?;
         q.wait_for("ready: serving")?;
         let ready = q.started.elapsed();
-        let domain = Domain::start(dir, &link, port, round)?;
+        let mut uk = Qemu::start(
+            &images.loader,
+            &images.vtpm_domain,
+            DOMAIN_RAM,
+            "--disk 4 --manager 5 --guest 6",
+            None,
+            &[
+                ("disk", &uk_disk, "2M", 4),
+                ("manager", &uk_link, "64K", 5),
+                ("guest", &uk_guest, "64K", 6),
+            ],
+        )?;
+        let domain = Domain::start(dir, &link, port, round);
         let result = (|| {
+            if let Err(e) = &domain {
+                return Err(format!("the hosted vTPM domain: {e}"));
+            }
+            uk.wait_for("ready: serving the guest link")?;
+            let uk_ready = uk.started.elapsed();
+            report.push(format!(
+                "stack start {round}: unikernel vTPM domain ready {:.2} s after its QEMU started",
+                uk_ready.as_secs_f64()
+            ));
+            if let Some(l) = uk
+                .log
+                .iter()
+                .find(|l| l.contains("manager link: first request"))
+            {
+                report.push(format!(
+                    "stack start {round}: unikernel domain's {}",
+                    l.trim_start_matches("vtpm-domain: ")
+                ));
+            }
             match &first {
                 None => {
                     let (pcr, public) = guest_first(port, dir)?;
                     eprintln!(
-                        "xtask: guest: PCR 10 extended, key {KEY_HANDLE} created and signing; Shutdown(STATE)"
+                        "xtask: hosted domain's guest (tpm2-tools): PCR 10 extended, key {KEY_HANDLE} created and signing; Shutdown(STATE)"
                     );
-                    first = Some((pcr, public));
+                    let view = shm_guest(&uk_guest, &["first", "guest2 kernel"])?;
+                    eprintln!(
+                        "xtask: unikernel domain's guest: PCR 10 extended, key 0x81000006 created and signing; Shutdown(STATE)"
+                    );
+                    first = Some((pcr, public, view));
                 }
-                Some((pcr, public)) => {
+                Some((pcr, public, view)) => {
                     tpm2(port, dir, "tpm2_startup", &[])?;
                     let now = tpm2(port, dir, "tpm2_pcrread", &["sha256:10"])?;
                     if &now != pcr {
@@ -742,27 +877,39 @@ fn stack(images: &Images, dir: &Path, report: &mut Vec<String>) -> Result {
                     if &again != public {
                         return Err(format!("key {KEY_HANDLE} changed across the restart"));
                     }
-                    eprintln!(
-                        "xtask: guest after the restart: Startup(STATE), PCR 10 kept, key {KEY_HANDLE} the same and signing"
-                    );
                     tpm2(port, dir, "tpm2_shutdown", &[])?;
+                    eprintln!(
+                        "xtask: hosted domain's guest after the restart: Startup(STATE), PCR 10 kept, key {KEY_HANDLE} the same and signing"
+                    );
+                    let now = shm_guest(&uk_guest, &["resume"])?;
+                    if &now != view {
+                        return Err(format!(
+                            "the unikernel domain's guest saw a change across the restart: {view} → {now}"
+                        ));
+                    }
+                    eprintln!(
+                        "xtask: unikernel domain's guest after the restart: Startup(STATE), PCR 10 kept, key 0x81000006 the same and signing"
+                    );
                 }
             }
             Ok(())
         })();
         let rss = q.rss_kib();
-        let domain_log = domain.stop();
+        let uk_rss = uk.rss_kib();
+        let domain_log = domain.and_then(Domain::stop);
+        uk.stop();
         q.stop();
         drop(tpm);
         result?;
         let domain_log = domain_log?;
         report.push(format!(
-            "stack start {round}: manager ready {:.2} s after QEMU started; QEMU RSS {} MiB",
+            "stack start {round}: manager ready {:.2} s after its QEMU started; QEMU RSS: manager {} MiB, unikernel vTPM domain {} MiB",
             ready.as_secs_f64(),
-            rss.unwrap_or(0) / 1024
+            rss.unwrap_or(0) / 1024,
+            uk_rss.unwrap_or(0) / 1024
         ));
         if let Some(l) = link_ms(&domain_log) {
-            report.push(format!("stack start {round}: {l}"));
+            report.push(format!("stack start {round}: hosted domain's {l}"));
         }
     }
     Ok(())
@@ -793,6 +940,10 @@ fn build_domain() -> Result {
             "vtpm-domain",
             "--bin",
             "vtpm-domain",
+            "-p",
+            "tools",
+            "--bin",
+            "vtpm-stack",
         ]),
     )
 }
@@ -800,13 +951,14 @@ fn build_domain() -> Result {
 /// `cargo xtask unikernel-test`: the CI check. Fresh images and state: two `--check` boots
 /// (format, then open with the same keys), then the stack twice.
 pub(crate) fn test(_args: &[String]) -> Result {
-    let images = image(&["vtpmmgr".into()])?;
+    let images = image(&[])?;
     build_domain()?;
     let dir = run_dir(true)?;
     let mut report = vec![format!(
-        "image sizes: loader {} KiB, vtpmmgr {} KiB",
+        "image sizes: loader {} KiB, vtpmmgr {} KiB, vtpm-domain {} KiB",
         size(&images.loader) / 1024,
-        size(&images.vtpmmgr) / 1024
+        size(&images.vtpmmgr) / 1024,
+        size(&images.vtpm_domain) / 1024
     )];
     let a = check_boot(&images, &dir)?;
     let b = check_boot(&images, &dir)?;

@@ -47,3 +47,13 @@ impl tpm2_tis::Clock for Clock {
         }
     }
 }
+
+impl shmlink::Clock for Clock {
+    fn now_ms(&mut self) -> u64 {
+        Clock::now_us(self) / 1000
+    }
+
+    fn pause(&mut self) {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}

@@ -85,3 +85,65 @@ pub fn gather() -> (Zeroizing<[u8; 32]>, Source) {
     }
     (Zeroizing::new(hash.finalize().into()), source)
 }
+
+/// The vTPM engine's entropy and clock on Hermit. It exists only where the CPU has RDSEED or
+/// RDRAND: a vTPM's primary seeds must not come from timer jitter alone.
+#[derive(Debug)]
+pub struct EnginePlatform {
+    source: Source,
+    counter: u64,
+    clock: crate::clock::Clock,
+}
+
+impl EnginePlatform {
+    /// The platform, or why this CPU cannot give a vTPM its seeds.
+    pub fn new() -> Result<Self, String> {
+        let source = if has_rdseed() {
+            Source::Rdseed
+        } else if has_rdrand() {
+            Source::Rdrand
+        } else {
+            return Err(
+                "the CPU has neither RDSEED nor RDRAND: no entropy for the vTPM's seeds \
+                 (QEMU: -cpu max)"
+                    .into(),
+            );
+        };
+        Ok(Self {
+            source,
+            counter: 0,
+            clock: crate::clock::Clock::new(),
+        })
+    }
+
+    /// The hardware source in use.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+}
+
+impl vtpm_domain::engine::Platform for EnginePlatform {
+    fn fill_entropy(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(32) {
+            let mut hash = Sha256::new();
+            self.counter = self.counter.wrapping_add(1);
+            hash.update(self.counter.to_le_bytes());
+            for _ in 0..8 {
+                let word = match self.source {
+                    Source::Rdseed => rdseed().or_else(rdrand),
+                    _ => rdrand(),
+                };
+                // SAFETY: RDTSC is available on every x86_64 CPU.
+                let tsc = unsafe { _rdtsc() };
+                hash.update(word.unwrap_or(0).to_le_bytes());
+                hash.update(tsc.to_le_bytes());
+            }
+            let block: Zeroizing<[u8; 32]> = Zeroizing::new(hash.finalize().into());
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+    }
+
+    fn monotonic_ms(&mut self) -> u64 {
+        self.clock.now_us() / 1000
+    }
+}

@@ -19,6 +19,10 @@ USAGE:
     vtpm-stack up   [--tpm SPEC] [--run-dir DIR] CONFIG...
     vtpm-stack status [--run-dir DIR]
     vtpm-stack down   [--run-dir DIR]
+    vtpm-stack shm-guest REGION (first MEASUREMENT | resume)
+                   the guest of a unikernel vTPM domain on its shared-memory guest link
+                   (docs/unikernel.md): Startup, PCR 10, a key at 0x81000006, a checked
+                   signature, Shutdown(STATE); prints PCR 10 and the key's Name
 
     --tpm SPEC     the hardware TPM behind the manager: `engine` (default: our own engine in
                    its own process, state kept in the run directory), swtpm:HOST:PORT,
@@ -100,6 +104,9 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
+    if cmd == "shm-guest" {
+        return shm_guest(rest);
+    }
     let args = match parse(rest) {
         Ok(a) => a,
         Err(e) => {
@@ -252,4 +259,38 @@ fn control(a: &Args, request: &str) -> Result<(), String> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// `vtpm-stack shm-guest REGION first MEASUREMENT | resume`: the guest of a unikernel vTPM
+/// domain, on its shared-memory guest link. Prints the PCR's value and the key's Name.
+fn shm_guest(args: &[String]) -> ExitCode {
+    use vtpm_tools::stack::shm_guest;
+    let result = match args {
+        [region, how, measurement] if how == "first" => {
+            shm_guest::first_boot(Path::new(region), measurement.as_bytes())
+        }
+        [region, how] if how == "resume" => shm_guest::resume(Path::new(region)),
+        _ => {
+            eprintln!("usage: vtpm-stack shm-guest REGION (first MEASUREMENT | resume)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(view) => {
+            let hex = |b: &[u8]| {
+                b.iter().fold(String::new(), |mut s, x| {
+                    use std::fmt::Write as _;
+                    let _ = write!(s, "{x:02x}");
+                    s
+                })
+            };
+            println!("pcr{} {}", shm_guest::PCR, hex(&view.pcr));
+            println!("key {}", hex(&view.key_name));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vtpm-stack: shm-guest: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod demo;
 pub mod guest;
 pub mod ops;
 pub mod procs;
+pub mod shm_guest;
 
 use std::collections::BTreeMap;
 use std::fmt;
