@@ -6,7 +6,8 @@ fn main() {
         return;
     }
     let Ok(dir) = std::env::var("HERMIT_LIB_DIR") else {
-        panic!("HERMIT_LIB_DIR is not set: build the images with `cargo xtask image vtpmmgr`");
+        eprintln!("HERMIT_LIB_DIR is not set: build the images with `cargo xtask image`");
+        std::process::exit(1);
     };
     println!("cargo:rustc-link-search=native={dir}");
     println!("cargo:rustc-link-lib=static=hermit");

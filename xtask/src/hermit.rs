@@ -30,6 +30,8 @@ pub(crate) const NIGHTLY: &str = "nightly-2025-03-15";
 const OUT: &str = "target/hermit";
 /// Where runs keep their state (disk, TPM state, links, logs).
 const RUN: &str = "vtpm-run/unikernel";
+/// Where `unikernel-test` keeps its (always fresh) state.
+const TEST_RUN: &str = "target/unikernel-test";
 /// The vTPM the stack's link carries, and its domain's label.
 const STACK_UUID: &str = "6f1c3a52-8d0e-4b7a-9c21-3e5f7a9b0d14";
 const STACK_LABEL: &str = "vtpm-guest1";
@@ -67,6 +69,21 @@ fn rustup_cargo() -> Command {
 fn ensure_toolchain() -> Result {
     let list = output(Command::new("rustup").args(["toolchain", "list"]));
     if list.lines().any(|l| l.starts_with(NIGHTLY)) {
+        let components = output(Command::new("rustup").args([
+            "component",
+            "list",
+            "--installed",
+            "--toolchain",
+            NIGHTLY,
+        ]));
+        for c in ["rust-src", "llvm-tools", "clippy"] {
+            if !components.lines().any(|l| l.starts_with(c)) {
+                run(
+                    "rustup component add",
+                    Command::new("rustup").args(["component", "add", "--toolchain", NIGHTLY, c]),
+                )?;
+            }
+        }
         return Ok(());
     }
     run(
@@ -78,7 +95,7 @@ fn ensure_toolchain() -> Result {
             "--profile",
             "minimal",
             "-c",
-            "rust-src,llvm-tools",
+            "rust-src,llvm-tools,clippy",
         ]),
     )
 }
@@ -535,7 +552,11 @@ fn strip_ansi(s: &str) -> String {
 }
 
 fn run_dir(fresh: bool) -> Result<PathBuf> {
-    let dir = super::root().join(RUN);
+    state_dir(RUN, fresh)
+}
+
+fn state_dir(relative: &str, fresh: bool) -> Result<PathBuf> {
+    let dir = super::root().join(relative);
     if fresh && dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -948,12 +969,35 @@ fn build_domain() -> Result {
     )
 }
 
+/// Clippy on the platform crates (their own workspaces, the root workspace's lints), with
+/// warnings as errors.
+fn lint(root: &Path, lib: &Path) -> Result {
+    run(
+        "clippy (platform/loader)",
+        rustup_cargo()
+            .current_dir(root.join("platform/loader"))
+            .args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "clippy (platform/hermit)",
+        rustup_cargo()
+            .current_dir(root.join("platform/hermit"))
+            .env("HERMIT_LIB_DIR", lib)
+            .args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )
+}
+
 /// `cargo xtask unikernel-test`: the CI check. Fresh images and state: two `--check` boots
 /// (format, then open with the same keys), then the stack twice.
 pub(crate) fn test(_args: &[String]) -> Result {
     let images = image(&[])?;
+    let root = super::root();
+    timed("clippy on the platform crates", || {
+        lint(&root, &root.join(OUT))
+    })?;
     build_domain()?;
-    let dir = run_dir(true)?;
+    // Its own folder: a user's `run` state is never touched.
+    let dir = state_dir(TEST_RUN, true)?;
     let mut report = vec![format!(
         "image sizes: loader {} KiB, vtpmmgr {} KiB, vtpm-domain {} KiB",
         size(&images.loader) / 1024,

@@ -65,6 +65,9 @@ impl<W: Window> LinkBackend<W> {
         if session != self.session {
             self.session = session;
             self.answering = false;
+            // Whatever the page held belonged to the old session: reset it before the new
+            // session may use it (the frontend waits for the acknowledgement).
+            tpmif::backend_cancelled(&mut Ring(&mut self.window));
             write_u32(&mut self.window, offset::ACK, session);
             self.window.barrier();
             return Some(if session == 0 {

@@ -35,8 +35,8 @@ impl<W: Window, C: Clock> LinkFrontend<W, C> {
             .max(read_u32(&window, offset::ACK))
             .wrapping_add(1)
             .max(1);
-        // A request of an earlier session is abandoned.
-        tpmif::frontend_cancel(&mut Ring(&mut window));
+        // The page is left alone until the backend acknowledges: it resets the page to IDLE
+        // before it does, so a request of an earlier session cannot race the first one of this.
         write_u32(&mut window, offset::SESSION, session);
         window.barrier();
         let start = clock.now_ms();

@@ -204,3 +204,50 @@ fn an_oversized_request_is_answered_not_dropped() {
     peer.read(4100, &mut state);
     assert_eq!(state[0], 2, "FINISH");
 }
+
+#[test]
+fn a_new_session_never_races_what_the_old_one_left_on_the_page() {
+    // Each round leaves a stale request state on the page (SUBMIT, CANCEL or FINISH), then a
+    // new session connects and sends at once: the backend resets the page before it
+    // acknowledges, so the first request of the new session is never lost.
+    let path = region("sessions");
+    let stop = Arc::new(AtomicBool::new(false));
+    let backend = echo_backend(path.clone(), Arc::clone(&stop));
+    let mut scribbler = FileWindow::open(&path).unwrap();
+    for round in 0..200u32 {
+        scribbler.write(4100, &[[1u8, 3, 2][round as usize % 3]]);
+        let mut front =
+            LinkFrontend::connect(FileWindow::open(&path).unwrap(), StdClock::default(), 5_000)
+                .unwrap();
+        let answer = front
+            .transmit(0, &round.to_le_bytes(), 5_000)
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let mut expected = round.to_le_bytes();
+        expected.reverse();
+        assert_eq!(answer, expected, "round {round}");
+        front.close();
+    }
+    stop.store(true, Ordering::SeqCst);
+    backend.join().unwrap();
+}
+
+#[test]
+fn the_backend_resets_the_page_before_it_acknowledges_a_session() {
+    let path = region("reset");
+    let mut backend = LinkBackend::new(FileWindow::open(&path).unwrap()).unwrap();
+    let mut peer = FileWindow::open(&path).unwrap();
+    for (session, stale) in [(3u32, 3u8), (4, 1), (5, 2)] {
+        // A stale CANCEL, SUBMIT or FINISH of the old session, then a new session number.
+        peer.write(4096, &4u32.to_le_bytes());
+        peer.write(4100, &[stale]);
+        peer.write(12, &session.to_le_bytes());
+        assert_eq!(backend.poll(), Some(LinkEvent::Connected { session }));
+        let mut state = [0xffu8; 1];
+        peer.read(4100, &mut state);
+        assert_eq!(state[0], 0, "IDLE before the acknowledgement of session {session}");
+        let mut ack = [0u8; 4];
+        peer.read(16, &mut ack);
+        assert_eq!(u32::from_le_bytes(ack), session);
+        assert_eq!(backend.poll(), None, "nothing of the old session is served");
+    }
+}

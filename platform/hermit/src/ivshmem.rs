@@ -22,6 +22,21 @@ pub struct Ivshmem {
     pub size: u64,
 }
 
+impl Ivshmem {
+    /// The region as a shared-memory link window.
+    ///
+    /// # Safety
+    ///
+    /// Nothing else in this program may access the region while the window lives (the peer
+    /// may). `find` has checked that it is identity-mapped.
+    pub unsafe fn window(&self) -> shmlink::MemWindow {
+        let size = usize::try_from(self.size).unwrap_or(0);
+        // SAFETY: the region is mapped for `size` bytes (checked by `find`); exclusivity is the
+        // caller's promise.
+        unsafe { shmlink::MemWindow::new(self.address as *mut u8, size) }
+    }
+}
+
 /// The end of the loader's identity map.
 const MAPPED_END: u64 = 1 << 32;
 

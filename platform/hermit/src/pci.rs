@@ -33,16 +33,16 @@ pub struct Bar {
 fn outl(port: u16, value: u32) {
     // SAFETY: configuration-space port I/O; it touches no memory.
     unsafe {
-        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
-    };
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags));
+    }
 }
 
 fn inl(port: u16) -> u32 {
     let value: u32;
     // SAFETY: as for `outl`.
     unsafe {
-        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags))
-    };
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags));
+    }
     value
 }
 

@@ -17,7 +17,7 @@ unsafe impl Sync for Arena {}
 static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_SIZE]));
 
 /// The loader's allocator.
-pub struct Bump {
+pub(crate) struct Bump {
     next: AtomicUsize,
 }
 

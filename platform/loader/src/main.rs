@@ -46,7 +46,14 @@ const KERNEL_ALIGN: u64 = 2 << 20;
 const KERNEL_STACK: usize = 0x8000;
 
 #[repr(C, align(4096))]
-struct Stack([u8; KERNEL_STACK]);
+struct Stack(core::cell::UnsafeCell<[u8; KERNEL_STACK]>);
+
+// SAFETY: the stack is handed to the kernel once, as the loader's last act; nothing else
+// touches it.
+unsafe impl Sync for Stack {}
+
+/// The stack the kernel starts on (in the loader's .bss, below the kernel).
+static KERNEL_STACK_MEM: Stack = Stack(core::cell::UnsafeCell::new([0; KERNEL_STACK]));
 
 unsafe extern "C" {
     static __loader_end: u8;
@@ -90,11 +97,11 @@ fn run(magic: u32, info_addr: u32) -> Result<core::convert::Infallible, String> 
         .modules
         .first()
         .ok_or("no application image: give it to QEMU with -initrd")?;
+    let elf_len =
+        usize::try_from(app.end - app.start).map_err(|_| "the application image is too large")?;
     // SAFETY: the module lies in identity-mapped RAM the multiboot loader filled; it is only
     // read, and nothing writes it while the slice lives (the kernel is loaded above it).
-    let elf = unsafe {
-        core::slice::from_raw_parts(app.start as *const u8, (app.end - app.start) as usize)
-    };
+    let elf = unsafe { core::slice::from_raw_parts(app.start as *const u8, elf_len) };
     let object = KernelObject::parse(elf).map_err(|e| format!("application image: {e}"))?;
 
     // Above the loader (whose arena holds the boot information) and every module.
@@ -124,8 +131,9 @@ fn run(magic: u32, info_addr: u32) -> Result<core::convert::Infallible, String> 
     }
     // SAFETY: `start..end` is usable RAM (checked above), identity-mapped, above the loader
     // and every module, so it aliases nothing the loader still uses.
-    let memory =
-        unsafe { core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size as usize) };
+    let memory = unsafe {
+        core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, object.mem_size())
+    };
     let loaded = object.load_kernel(memory, start);
 
     let rsdp = find_rsdp();
@@ -155,7 +163,7 @@ fn run(magic: u32, info_addr: u32) -> Result<core::convert::Infallible, String> 
         },
     };
     let raw: &'static RawBootInfo = Box::leak(Box::new(RawBootInfo::from(boot_info)));
-    let stack: &'static mut Stack = Box::leak(Box::new(Stack([0; KERNEL_STACK])));
+    let stack = KERNEL_STACK_MEM.0.get().cast::<u8>();
     // SAFETY: the entry point is the loaded kernel's `_start`, which takes the boot information
     // in RDI and the CPU number in RSI and never returns; RSP is the bottom of a stack that
     // stays valid (leaked, below the kernel).
@@ -163,7 +171,7 @@ fn run(magic: u32, info_addr: u32) -> Result<core::convert::Infallible, String> 
         core::arch::asm!(
             "mov rsp, {stack}",
             "jmp {entry}",
-            stack = in(reg) stack.0.as_mut_ptr(),
+            stack = in(reg) stack,
             entry = in(reg) loaded.entry_point,
             in("rdi") core::ptr::from_ref(raw),
             in("rsi") 0u64,

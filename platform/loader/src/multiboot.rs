@@ -7,28 +7,28 @@ use alloc::vec::Vec;
 use core::ptr;
 
 /// What EAX holds when a multiboot loader jumps to us.
-pub const MAGIC: u32 = 0x2bad_b002;
+pub(crate) const MAGIC: u32 = 0x2bad_b002;
 
 /// A range of usable RAM (memory map type 1).
 #[derive(Debug, Clone, Copy)]
-pub struct Ram {
-    pub start: u64,
-    pub end: u64,
+pub(crate) struct Ram {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// A boot module: the application image QEMU was given with `-initrd`.
 #[derive(Debug, Clone, Copy)]
-pub struct Module {
-    pub start: u64,
-    pub end: u64,
+pub(crate) struct Module {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// What the loader needs from the information structure.
 #[derive(Debug)]
-pub struct Info {
-    pub ram: Vec<Ram>,
-    pub modules: Vec<Module>,
-    pub command_line: String,
+pub(crate) struct Info {
+    pub(crate) ram: Vec<Ram>,
+    pub(crate) modules: Vec<Module>,
+    pub(crate) command_line: String,
 }
 
 fn read_u32(addr: u64) -> u32 {
@@ -56,7 +56,7 @@ fn read_cstr(addr: u64, max: usize) -> String {
 }
 
 /// Reads the structure at `addr`.
-pub fn read(addr: u32) -> Result<Info, &'static str> {
+pub(crate) fn read(addr: u32) -> Result<Info, &'static str> {
     const MAX_MODULES: u32 = 16;
     const MAX_MMAP_BYTES: u32 = 64 * 1024;
     let base = u64::from(addr);

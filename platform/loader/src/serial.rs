@@ -5,29 +5,29 @@ use core::arch::asm;
 use core::fmt;
 
 /// COM1's I/O base.
-pub const COM1: u16 = 0x3f8;
+pub(crate) const COM1: u16 = 0x3f8;
 
 /// Writes one byte to an I/O port.
-pub fn outb(port: u16, value: u8) {
+pub(crate) fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to the UART and the debug-exit device has no memory effects; the loader
     // runs in ring 0 where `out` is allowed.
     unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    };
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags));
+    }
 }
 
 /// Reads one byte from an I/O port.
-pub fn inb(port: u16) -> u8 {
+pub(crate) fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: as for `outb`; reading the UART's status register has no side effect.
     unsafe {
-        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
-    };
+        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags));
+    }
     value
 }
 
 /// 115200 baud, 8N1, FIFOs on.
-pub fn init() {
+pub(crate) fn init() {
     outb(COM1 + 1, 0x00);
     outb(COM1 + 3, 0x80);
     outb(COM1, 0x01);
@@ -48,7 +48,7 @@ fn put(byte: u8) {
 }
 
 /// The console as a `fmt::Write` sink.
-pub struct Console;
+pub(crate) struct Console;
 
 impl fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {

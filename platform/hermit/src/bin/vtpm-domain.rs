@@ -144,8 +144,8 @@ fn run() -> Result<(), String> {
     let (dev, manager_w, guest_w) = unsafe {
         (
             RegionDisk::new(&disk_r),
-            MemWindow::new(manager_r.address as *mut u8, manager_r.size as usize),
-            MemWindow::new(guest_r.address as *mut u8, guest_r.size as usize),
+            manager_r.window(),
+            guest_r.window(),
         )
     };
     let link = ManagerShm {

@@ -56,7 +56,11 @@ fn log(args: fmt::Arguments<'_>) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn main() -> ExitCode {
@@ -180,7 +184,7 @@ fn run() -> Result<(), String> {
             .ok_or_else(|| format!("--link: no ivshmem region in PCI slot {}", spec.slot))?;
         // SAFETY: the region is identity-mapped (checked by `find`); each slot is named once
         // per link and the disk is never a link (it is skipped above).
-        let window = unsafe { MemWindow::new(region.address as *mut u8, region.size as usize) };
+        let window = unsafe { region.window() };
         let backend =
             LinkBackend::new(window).map_err(|e| format!("link in slot {}: {e}", spec.slot))?;
         log(format_args!(
