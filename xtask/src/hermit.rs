@@ -2,13 +2,13 @@
 //! building the images from registry packages only, and running them under QEMU (TCG) with a
 //! swtpm-backed `tpm-tis`.
 //!
-//! - `cargo xtask image [vtpmmgr]`: the pinned nightly (installed with rustup if missing), the
+//! - `cargo xtask image [vtpmmgr] [vtpm-domain]`: the pinned nightly (installed with rustup if missing), the
 //!   Hermit kernel library (`platform/kernel`, symbols localised), the multiboot loader
-//!   (`platform/loader`) and the application (`platform/hermit`). Artefacts: `target/hermit/`.
+//!   (`platform/loader`) and both applications (`platform/hermit`). Artefacts: `target/hermit/`.
 //! - `cargo xtask run vtpmmgr [--check] [--fresh]`: the manager unikernel on a swtpm, its disk
 //!   and TPM state under `vtpm-run/unikernel/`.
-//! - `cargo xtask run stack [--fresh]`: the manager unikernel, a vTPM domain (hosted process)
-//!   on a shared-memory link, and tpm2-tools as the guest; then a restart of everything.
+//! - `cargo xtask run stack`: the manager unikernel, a hosted and a unikernel vTPM domain on
+//!   shared-memory links, each with its guest; then a restart of everything (fresh state).
 //! - `cargo xtask unikernel-test`: what CI runs: fresh images' boots judged from the console.
 //!
 //! Every QEMU run is under a timeout; a wedged guest is killed and reported.
@@ -30,6 +30,8 @@ pub(crate) const NIGHTLY: &str = "nightly-2025-03-15";
 const OUT: &str = "target/hermit";
 /// Where runs keep their state (disk, TPM state, links, logs).
 const RUN: &str = "vtpm-run/unikernel";
+/// Where `run stack` keeps its state (fresh at every run).
+const STACK_RUN: &str = "vtpm-run/unikernel-stack";
 /// Where `unikernel-test` keeps its (always fresh) state.
 const TEST_RUN: &str = "target/unikernel-test";
 /// The vTPM the stack's link carries, and its domain's label.
@@ -611,6 +613,9 @@ fn check_boot(images: &Images, dir: &Path) -> Result<CheckBoot> {
 
 /// `cargo xtask run vtpmmgr [--check] [--fresh]`.
 pub(crate) fn run_vtpmmgr(args: &[String]) -> Result {
+    if let Some(a) = args.iter().find(|a| !matches!(a.as_str(), "--fresh" | "--check")) {
+        return Err(format!("run vtpmmgr: unknown argument {a:?}"));
+    }
     let fresh = args.iter().any(|a| a == "--fresh");
     let check = args.iter().any(|a| a == "--check");
     let images = image(&[])?;
@@ -936,12 +941,15 @@ fn stack(images: &Images, dir: &Path, report: &mut Vec<String>) -> Result {
     Ok(())
 }
 
-/// `cargo xtask run stack [--fresh]`.
+/// `cargo xtask run stack`: always on fresh state (`vtpm-run/unikernel-stack`).
 pub(crate) fn run_stack(args: &[String]) -> Result {
-    let fresh = args.iter().any(|a| a == "--fresh");
+    if let Some(a) = args.iter().find(|a| *a != "--fresh") {
+        return Err(format!("run stack: unknown argument {a:?}"));
+    }
     let images = image(&[])?;
     build_domain()?;
-    let dir = run_dir(fresh)?;
+    // Its guests start with Startup(CLEAR) and create their keys: every run starts fresh.
+    let dir = state_dir(STACK_RUN, true)?;
     let mut report = Vec::new();
     stack(&images, &dir, &mut report)?;
     for l in report {

@@ -57,13 +57,13 @@ fn main() -> ExitCode {
         Some("run") => deps().and_then(|()| match args.get(1).map(String::as_str) {
             Some("vtpmmgr") => hermit::run_vtpmmgr(&args[2..]),
             Some("stack") => hermit::run_stack(&args[2..]),
-            _ => Err("usage: cargo xtask run (vtpmmgr [--check] | stack) [--fresh]".into()),
+            _ => Err("usage: cargo xtask run (vtpmmgr [--check] [--fresh] | stack)".into()),
         }),
         Some("unikernel-test") => deps().and_then(|()| hermit::test(&args[1..])),
         _ => {
             eprintln!(
                 "usage: cargo xtask ci | deps | probe [vtpmctl probe args] | fuzz TARGET SECONDS | \\
-                 fuzz-seeds | image [vtpmmgr] | run (vtpmmgr [--check] | stack) [--fresh] | \\
+                 fuzz-seeds | image [vtpmmgr] [vtpm-domain] | run (vtpmmgr [--check] [--fresh] | stack) | \\
                  unikernel-test"
             );
             return ExitCode::from(2);

@@ -244,7 +244,10 @@ fn the_backend_resets_the_page_before_it_acknowledges_a_session() {
         assert_eq!(backend.poll(), Some(LinkEvent::Connected { session }));
         let mut state = [0xffu8; 1];
         peer.read(4100, &mut state);
-        assert_eq!(state[0], 0, "IDLE before the acknowledgement of session {session}");
+        assert_eq!(
+            state[0], 0,
+            "IDLE before the acknowledgement of session {session}"
+        );
         let mut ack = [0u8; 4];
         peer.read(16, &mut ack);
         assert_eq!(u32::from_le_bytes(ack), session);
