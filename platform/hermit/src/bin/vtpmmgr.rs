@@ -166,6 +166,11 @@ fn run() -> Result<(), String> {
         manager.shut_down().map_err(|e| format!("shut down: {e}"))?;
         return Ok(());
     }
+    for (i, l) in links.iter().enumerate() {
+        if links[..i].iter().any(|m| m.slot == l.slot) {
+            return Err(format!("--link: slot {} is named twice", l.slot));
+        }
+    }
     let mut manager = manager;
     let declared: Vec<Declared> = links
         .iter()
@@ -196,13 +201,6 @@ fn run() -> Result<(), String> {
             backend,
             conn: None,
         });
-    }
-    if served
-        .iter()
-        .enumerate()
-        .any(|(i, l)| served[..i].iter().any(|m| m.spec.slot == l.spec.slot))
-    {
-        return Err("--link: a slot is named twice".into());
     }
     log(format_args!("ready: serving {} link(s)", served.len()));
     serve(&RefCell::new(manager), &mut served)
