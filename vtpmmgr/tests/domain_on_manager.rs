@@ -396,3 +396,90 @@ fn two_domains_never_see_each_other() {
     assert_eq!(e, DomainError::NotRegistered);
     assert_eq!(c.writes(), 0);
 }
+
+/// What the unikernel manager does with its `--link` arguments: `provision` creates group 0,
+/// authorises the declared kernel hashes and registers the declared vTPMs, after which their
+/// domains start; a second run commits nothing; an undeclared kernel hash is still refused.
+#[test]
+fn provisioning_from_the_configuration_is_idempotent() {
+    use vtpmmgr::backend::{Declared, label_hash, provision};
+
+    let mut e = Engine::manufacture(platform(21));
+    e.power_on();
+    let (mut m, _) = Manager::start(
+        InProcess(e),
+        MemDevice::new(vtpmmgr::seams::SECTOR_COUNT),
+        ManagerConfig::default(),
+        b"entropy",
+        log,
+    )
+    .expect("manager start");
+    let declared = [
+        Declared {
+            uuid: A,
+            kernel_hash: label_hash("vtpm-guest1"),
+        },
+        Declared {
+            uuid: B,
+            kernel_hash: label_hash("vtpm-guest2"),
+        },
+    ];
+    provision(&mut m, &declared, log).unwrap();
+    let sequence = m.store().sequence();
+    provision(&mut m, &declared, log).unwrap();
+    assert_eq!(
+        m.store().sequence(),
+        sequence,
+        "a second provisioning commits nothing"
+    );
+    let mgr: Shared = Rc::new(RefCell::new(m));
+
+    // The declared domain starts (first boot) and keeps its state across a restart.
+    let mut dev = MemDevice::new(512);
+    let link = |uuid, label: &str| {
+        let conn = mgr.borrow_mut().connect(Peer::Domain {
+            uuid,
+            kernel_hash: label_hash(label),
+        });
+        MgrLink {
+            mgr: Rc::clone(&mgr),
+            conn: Some(conn),
+            crash: Crash::No,
+        }
+    };
+    let (d, report) = Domain::start(
+        link(A, "vtpm-guest1"),
+        &mut dev,
+        platform(22),
+        DomainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.outcome, StartOutcome::FirstBoot);
+    d.shutdown().2.unwrap();
+    let (d, report) = Domain::start(
+        link(A, "vtpm-guest1"),
+        &mut dev,
+        platform(23),
+        DomainOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        matches!(report.outcome, StartOutcome::Loaded { .. }),
+        "{report:?}"
+    );
+    d.shutdown().2.unwrap();
+
+    // A domain whose label was not declared is refused by the manager.
+    let mut other = MemDevice::new(512);
+    let refused = Domain::start(
+        link(B, "not-declared"),
+        &mut other,
+        platform(24),
+        DomainOptions::default(),
+    );
+    assert!(
+        matches!(refused, Err(DomainError::Refused(_))),
+        "{:?}",
+        refused.err()
+    );
+}

@@ -613,7 +613,10 @@ fn check_boot(images: &Images, dir: &Path) -> Result<CheckBoot> {
 
 /// `cargo xtask run vtpmmgr [--check] [--fresh]`.
 pub(crate) fn run_vtpmmgr(args: &[String]) -> Result {
-    if let Some(a) = args.iter().find(|a| !matches!(a.as_str(), "--fresh" | "--check")) {
+    if let Some(a) = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--fresh" | "--check"))
+    {
         return Err(format!("run vtpmmgr: unknown argument {a:?}"));
     }
     let fresh = args.iter().any(|a| a == "--fresh");
