@@ -29,6 +29,9 @@ pub enum LinkError {
         /// How long the frontend waited.
         waited_ms: u64,
     },
+    /// This session cancelled a request: a late answer could still race the next one, so the
+    /// session takes no more requests (connect again).
+    Abandoned,
     /// The page broke the tpmif protocol.
     Protocol(xen::tpmif::TpmifError),
     /// I/O on the region's file failed.
@@ -56,6 +59,9 @@ impl fmt::Display for LinkError {
                     "no answer within {waited_ms} ms; the request was cancelled"
                 )
             }
+            Self::Abandoned => f.write_str(
+                "this link session cancelled a request and takes no more; connect again",
+            ),
             Self::Protocol(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "link file: {e}"),
         }

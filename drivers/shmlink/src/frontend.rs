@@ -22,6 +22,8 @@ pub struct LinkFrontend<W: Window, C: Clock> {
     window: W,
     clock: C,
     session: u32,
+    /// A request was cancelled: the session takes no more (see [`LinkError::Abandoned`]).
+    abandoned: bool,
 }
 
 impl<W: Window, C: Clock> LinkFrontend<W, C> {
@@ -47,6 +49,7 @@ impl<W: Window, C: Clock> LinkFrontend<W, C> {
                     window,
                     clock,
                     session,
+                    abandoned: false,
                 });
             }
             let waited_ms = clock.now_ms().saturating_sub(start);
@@ -78,6 +81,9 @@ impl<W: Window, C: Clock> LinkFrontend<W, C> {
         command: &[u8],
         timeout_ms: u64,
     ) -> Result<Vec<u8>, (bool, LinkError)> {
+        if self.abandoned {
+            return Err((false, LinkError::Abandoned));
+        }
         self.served().map_err(|e| (false, e))?;
         tpmif::frontend_submit(&mut Ring(&mut self.window), locality, command)
             .map_err(|e| (false, e.into()))?;
@@ -103,6 +109,7 @@ impl<W: Window, C: Clock> LinkFrontend<W, C> {
             let waited_ms = self.clock.now_ms().saturating_sub(start);
             if waited_ms >= timeout_ms {
                 tpmif::frontend_cancel(&mut Ring(&mut self.window));
+                self.abandoned = true;
                 return Err((true, LinkError::Timeout { waited_ms }));
             }
             self.clock.pause();

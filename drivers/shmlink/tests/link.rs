@@ -254,3 +254,36 @@ fn the_backend_resets_the_page_before_it_acknowledges_a_session() {
         assert_eq!(backend.poll(), None, "nothing of the old session is served");
     }
 }
+
+#[test]
+fn a_cancelled_request_ends_the_session() {
+    // A backend that acknowledges the session but never answers.
+    let path = region("mute");
+    let mut backend = LinkBackend::new(FileWindow::open(&path).unwrap()).unwrap();
+    let window = FileWindow::open(&path).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = Arc::clone(&stop);
+    let t = std::thread::spawn(move || {
+        while !s2.load(Ordering::SeqCst) {
+            let _ = backend.poll();
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    });
+    let mut front =
+        LinkFrontend::connect(FileWindow::open(&path).unwrap(), StdClock::default(), 5_000)
+            .unwrap();
+    let (sent, err) = front.transmit(0, b"never answered", 100).unwrap_err();
+    assert!(sent);
+    assert!(matches!(err, LinkError::Timeout { .. }), "{err}");
+    let (sent, err) = front.transmit(0, b"next", 100).unwrap_err();
+    assert!(!sent, "nothing is put on the page any more");
+    assert_eq!(err, LinkError::Abandoned);
+    let mut state = [0u8; 1];
+    window.read(4100, &mut state);
+    assert_eq!(
+        state[0], 3,
+        "the page still shows the CANCEL, not a new SUBMIT"
+    );
+    stop.store(true, Ordering::SeqCst);
+    t.join().unwrap();
+}
