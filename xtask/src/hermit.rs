@@ -484,9 +484,26 @@ impl Qemu {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
-    fn stop(mut self) {
+    /// Kills QEMU and returns its whole console.
+    fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.log.push(strip_ansi(&l));
+        }
+        self.log
+    }
+}
+
+/// Keeps a console in the run folder, and shows its end when the run failed.
+fn keep_console(dir: &Path, name: &str, log: &[String], failed: bool) {
+    let path = dir.join(format!("{name}.console.log"));
+    let _ = fs::write(&path, log.join("\n") + "\n");
+    if failed {
+        eprintln!("xtask: the end of {name}'s console ({}):", path.display());
+        for l in log.iter().rev().take(15).rev() {
+            eprintln!("    | {l}");
+        }
     }
 }
 
@@ -926,8 +943,14 @@ fn stack(images: &Images, dir: &Path, report: &mut Vec<String>) -> Result {
         let rss = q.rss_kib();
         let uk_rss = uk.rss_kib();
         let domain_log = domain.and_then(Domain::stop);
-        uk.stop();
-        q.stop();
+        let failed = result.is_err() || domain_log.is_err();
+        keep_console(
+            dir,
+            &format!("vtpm-domain-unikernel-{round}"),
+            &uk.stop(),
+            failed,
+        );
+        keep_console(dir, &format!("vtpmmgr-{round}"), &q.stop(), failed);
         drop(tpm);
         result?;
         let domain_log = domain_log?;

@@ -169,14 +169,27 @@ pub struct RawFields {
 }
 
 impl RawFields {
-    /// Copies the header off the page once.
+    /// Copies the header off the page once: the state byte first, then (after a barrier) the
+    /// whole header, whose state is taken from that first read.
+    ///
+    /// The peer writes the length before the state, with a barrier between, so a length read
+    /// after the state is at least as new as that state. One copy of all eight bytes could pair
+    /// the previous packet's length with the new state — a torn read that a peer running on
+    /// another CPU does produce (seen between two QEMUs sharing a link).
     pub fn read(page: &impl SharedPage) -> RawFields {
+        let mut state = [0u8; 1];
+        page.read(4, &mut state);
+        page.barrier();
         let mut bytes = [0u8; HEADER_SIZE];
         page.read(0, &mut bytes);
-        let [l0, l1, l2, l3, state, locality, _pad, nr_extra_pages] = bytes;
+        let (length, locality, nr_extra_pages) = match RawHeader::read_from_bytes(&bytes) {
+            Ok(raw) => (raw.length.get(), raw.locality, raw.nr_extra_pages),
+            // Eight bytes always make a header; a length the state machine refuses otherwise.
+            Err(_) => (u32::MAX, 0, 0),
+        };
         RawFields {
-            length: u32::from_le_bytes([l0, l1, l2, l3]),
-            state,
+            length,
+            state: state[0],
             locality,
             nr_extra_pages,
         }
@@ -184,17 +197,9 @@ impl RawFields {
 }
 
 impl Header {
-    /// Copies the header off the page once and validates the copy.
+    /// Copies the header off the page once ([`RawFields::read`]) and validates the copy.
     pub fn read(page: &impl SharedPage) -> Result<Header, TpmifError> {
-        let mut bytes = [0u8; HEADER_SIZE];
-        page.read(0, &mut bytes);
-        let raw = RawHeader::read_from_bytes(&bytes).map_err(|_| TpmifError::TooLong(0))?;
-        Header::validate(RawFields {
-            length: raw.length.get(),
-            state: raw.state,
-            locality: raw.locality,
-            nr_extra_pages: raw.nr_extra_pages,
-        })
+        Header::validate(RawFields::read(page))
     }
 
     /// Validates a copy taken with [`RawFields::read`].
@@ -486,10 +491,11 @@ mod tests {
 
     #[test]
     fn the_header_is_read_once() {
-        // The peer rewrites the length after our first read: we keep using the copy.
+        // The peer rewrites the length after our header read (the state byte, then the
+        // header): we keep using the copy.
         let mut page = MemPage::new();
         frontend_submit(&mut page, 0, &[9; 20]).unwrap();
-        page.flip_after = Some(1);
+        page.flip_after = Some(2);
         let BackendEvent::Request(h) = backend_poll(&page).unwrap() else {
             panic!()
         };
