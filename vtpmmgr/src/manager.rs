@@ -106,6 +106,31 @@ pub struct StartReport {
     pub open: Option<OpenReport>,
 }
 
+impl StartReport {
+    /// Logs what start-up found: the hardware TPM, and for an opened image (named `image`) its
+    /// generation, the hardware counter, a counter increment redone after a crash, and any
+    /// damage outside the state in use. (A format is logged by [`Manager::start`] itself.)
+    pub fn log(&self, image: &dyn fmt::Display, log: fn(fmt::Arguments<'_>)) {
+        log(format_args!("hardware TPM: {}", self.tpm));
+        if let Some(open) = &self.open {
+            log(format_args!(
+                "opened {image} (manager {}): generation {}, hardware counter {}{}",
+                self.manager_uuid,
+                open.sequence,
+                open.counter,
+                if open.rolled_forward {
+                    "; the last commit's counter increment was redone after a crash"
+                } else {
+                    ""
+                }
+            ));
+            for d in &open.damage {
+                log(format_args!("warning: {d}"));
+            }
+        }
+    }
+}
+
 /// Who is on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {

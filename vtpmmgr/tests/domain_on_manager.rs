@@ -47,11 +47,11 @@ fn log(args: fmt::Arguments<'_>) {
     eprintln!("vtpmmgr: {args}");
 }
 
-/// A manager with one group authorising [`KERNEL`] and the vTPMs `A` and `B` registered.
-fn manager() -> Shared {
-    let mut e = Engine::manufacture(platform(7));
+/// A manager on a blank image, its hardware TPM our engine manufactured from `seed`.
+fn blank_manager(seed: u64) -> Mgr {
+    let mut e = Engine::manufacture(platform(seed));
     e.power_on();
-    let (mut m, _) = Manager::start(
+    let (m, _) = Manager::start(
         InProcess(e),
         MemDevice::new(vtpmmgr::seams::SECTOR_COUNT),
         ManagerConfig::default(),
@@ -59,6 +59,12 @@ fn manager() -> Shared {
         log,
     )
     .expect("manager start");
+    m
+}
+
+/// A manager with one group authorising [`KERNEL`] and the vTPMs `A` and `B` registered.
+fn manager() -> Shared {
+    let mut m = blank_manager(7);
     let mut admin = |req: Request| {
         let mut c = m.connect(Peer::Admin);
         let raw = m.handle(&mut c, &req.encode());
@@ -404,16 +410,7 @@ fn two_domains_never_see_each_other() {
 fn provisioning_from_the_configuration_is_idempotent() {
     use vtpmmgr::backend::{Declared, label_hash, provision};
 
-    let mut e = Engine::manufacture(platform(21));
-    e.power_on();
-    let (mut m, _) = Manager::start(
-        InProcess(e),
-        MemDevice::new(vtpmmgr::seams::SECTOR_COUNT),
-        ManagerConfig::default(),
-        b"entropy",
-        log,
-    )
-    .expect("manager start");
+    let mut m = blank_manager(21);
     let declared = [
         Declared {
             uuid: A,

@@ -620,7 +620,7 @@ fn check_boot(images: &Images, dir: &Path) -> Result<CheckBoot> {
         .unwrap_or_default()
         .to_string();
     Ok(CheckBoot {
-        formatted: log.iter().any(|l| l.contains("formatted a blank disk")),
+        formatted: log.iter().any(|l| l.contains("formatted a new image")),
         did_vid,
         srk: get("SRK name")?,
         binding: get("binding SHA-256")?,
@@ -1054,8 +1054,8 @@ pub(crate) fn test(_args: &[String]) -> Result {
     }
     report.push(format!(
         "boot 1 formatted, boot 2 opened the same store: SRK {}…, binding {}… (DID_VID {}); to the report: {} ms, {} ms",
-        &a.srk[..16.min(a.srk.len())],
-        &a.binding[..16.min(a.binding.len())],
+        a.srk.get(..16).unwrap_or(&a.srk),
+        a.binding.get(..16).unwrap_or(&a.binding),
         a.did_vid,
         a.ready_ms,
         b.ready_ms

@@ -29,14 +29,20 @@ fn has_rdseed() -> bool {
     unsafe { __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ebx & (1 << 18) != 0 }
 }
 
-fn rdseed() -> Option<u64> {
+/// One 64-bit word from RDSEED (`seed`) or RDRAND, retried while the CPU reports it has none
+/// ready; `None` after 64 tries.
+fn hardware_word(seed: bool) -> Option<u64> {
     for _ in 0..64 {
         let value: u64;
         let ok: u8;
-        // SAFETY: only called when CPUID reports RDSEED; the instruction writes a register and
-        // the carry flag.
+        // SAFETY: only called for an instruction CPUID reports (`Source::detect`); it writes
+        // one register and the carry flag.
         unsafe {
-            core::arch::asm!("rdseed {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+            if seed {
+                core::arch::asm!("rdseed {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+            } else {
+                core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+            }
         }
         if ok == 1 {
             return Some(value);
@@ -46,44 +52,41 @@ fn rdseed() -> Option<u64> {
     None
 }
 
-fn rdrand() -> Option<u64> {
-    for _ in 0..64 {
-        let value: u64;
-        let ok: u8;
-        // SAFETY: only called when CPUID reports RDRAND; as for `rdseed`.
-        unsafe {
-            core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack));
+impl Source {
+    /// The best source this CPU has.
+    fn detect() -> Source {
+        if has_rdseed() {
+            Source::Rdseed
+        } else if has_rdrand() {
+            Source::Rdrand
+        } else {
+            Source::TscOnly
         }
-        if ok == 1 {
-            return Some(value);
-        }
-        core::hint::spin_loop();
     }
-    None
+
+    /// SHA-256 of `counter` and eight (hardware word, TSC) pairs: 32 bytes.
+    fn block(self, counter: u64) -> Zeroizing<[u8; 32]> {
+        let mut hash = Sha256::new();
+        hash.update(counter.to_le_bytes());
+        for _ in 0..8 {
+            let word = match self {
+                Source::Rdseed => hardware_word(true).or_else(|| hardware_word(false)),
+                Source::Rdrand => hardware_word(false),
+                Source::TscOnly => None,
+            };
+            // SAFETY: RDTSC is available on every x86_64 CPU.
+            let tsc = unsafe { _rdtsc() };
+            hash.update(word.unwrap_or(0).to_le_bytes());
+            hash.update(tsc.to_le_bytes());
+        }
+        Zeroizing::new(hash.finalize().into())
+    }
 }
 
 /// 32 bytes of host entropy and the source they came from.
 pub fn gather() -> (Zeroizing<[u8; 32]>, Source) {
-    let source = if has_rdseed() {
-        Source::Rdseed
-    } else if has_rdrand() {
-        Source::Rdrand
-    } else {
-        Source::TscOnly
-    };
-    let mut hash = Sha256::new();
-    for _ in 0..16 {
-        let word = match source {
-            Source::Rdseed => rdseed().or_else(rdrand),
-            Source::Rdrand => rdrand(),
-            Source::TscOnly => None,
-        };
-        // SAFETY: RDTSC is available on every x86_64 CPU.
-        let tsc = unsafe { _rdtsc() };
-        hash.update(word.unwrap_or(0).to_le_bytes());
-        hash.update(tsc.to_le_bytes());
-    }
-    (Zeroizing::new(hash.finalize().into()), source)
+    let source = Source::detect();
+    (source.block(0), source)
 }
 
 /// The vTPM engine's entropy and clock on Hermit. It exists only where the CPU has RDSEED or
@@ -98,17 +101,14 @@ pub struct EnginePlatform {
 impl EnginePlatform {
     /// The platform, or why this CPU cannot give a vTPM its seeds.
     pub fn new() -> Result<Self, String> {
-        let source = if has_rdseed() {
-            Source::Rdseed
-        } else if has_rdrand() {
-            Source::Rdrand
-        } else {
+        let source = Source::detect();
+        if source == Source::TscOnly {
             return Err(
                 "the CPU has neither RDSEED nor RDRAND: no entropy for the vTPM's seeds \
                  (QEMU: -cpu max)"
                     .into(),
             );
-        };
+        }
         Ok(Self {
             source,
             counter: 0,
@@ -125,20 +125,8 @@ impl EnginePlatform {
 impl vtpm_domain::engine::Platform for EnginePlatform {
     fn fill_entropy(&mut self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(32) {
-            let mut hash = Sha256::new();
             self.counter = self.counter.wrapping_add(1);
-            hash.update(self.counter.to_le_bytes());
-            for _ in 0..8 {
-                let word = match self.source {
-                    Source::Rdseed => rdseed().or_else(rdrand),
-                    _ => rdrand(),
-                };
-                // SAFETY: RDTSC is available on every x86_64 CPU.
-                let tsc = unsafe { _rdtsc() };
-                hash.update(word.unwrap_or(0).to_le_bytes());
-                hash.update(tsc.to_le_bytes());
-            }
-            let block: Zeroizing<[u8; 32]> = Zeroizing::new(hash.finalize().into());
+            let block = self.source.block(self.counter);
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
     }

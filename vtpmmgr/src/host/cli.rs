@@ -353,24 +353,7 @@ fn start(o: &ServeOptions, hw: HwConfig) -> Result<HostManager, String> {
         .map_err(|e| format!("read /dev/urandom: {e}"))?;
     let (manager, report) = Manager::start(transport, dev, ManagerConfig { hw }, &entropy[..], log)
         .map_err(|e| format!("{}: {e}", o.disk.display()))?;
-    log(format_args!("hardware TPM: {}", report.tpm));
-    if let Some(open) = &report.open {
-        log(format_args!(
-            "opened image {} (manager {}): generation {}, hardware counter {}{}",
-            o.disk.display(),
-            report.manager_uuid,
-            open.sequence,
-            open.counter,
-            if open.rolled_forward {
-                "; the last commit's counter increment was redone after a crash"
-            } else {
-                ""
-            }
-        ));
-        for d in &open.damage {
-            log(format_args!("warning: {d}"));
-        }
-    }
+    report.log(&format_args!("image {}", o.disk.display()), log);
     Ok(manager)
 }
 

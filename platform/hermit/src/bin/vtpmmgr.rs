@@ -38,9 +38,9 @@ fn parse_link(v: &str) -> Result<LinkSpec, String> {
     let (slot, rest) = v.split_once('=').ok_or_else(bad)?;
     let slot: u8 = slot.parse().ok().filter(|s| *s < 32).ok_or_else(bad)?;
     let (uuid, label) = rest.split_once(',').unwrap_or((rest, "vtpm-domain"));
-    let uuid = Uuid(
-        xen::xenbus::parse_uuid(uuid).ok_or_else(|| format!("--link {v:?}: bad UUID {uuid:?}"))?,
-    );
+    let uuid: Uuid = uuid
+        .parse()
+        .map_err(|e| format!("--link {v:?}: bad UUID {uuid:?}: {e}"))?;
     if label.is_empty() {
         return Err(bad());
     }
@@ -135,28 +135,7 @@ fn run() -> Result<(), String> {
         log,
     )
     .map_err(|e| format!("start: {e}"))?;
-    log(format_args!("hardware TPM: {}", report.tpm));
-    if report.formatted {
-        log(format_args!(
-            "formatted a blank disk: new store, manager {}",
-            report.manager_uuid
-        ));
-    } else if let Some(open) = &report.open {
-        log(format_args!(
-            "opened the store: manager {}, generation {}, hardware counter {}{}",
-            report.manager_uuid,
-            open.sequence,
-            open.counter,
-            if open.rolled_forward {
-                "; the last commit's counter increment was redone"
-            } else {
-                ""
-            }
-        ));
-        for d in &open.damage {
-            log(format_args!("warning: {d}"));
-        }
-    }
+    report.log(&"the store on the ivshmem disk", log);
     log(format_args!("SRK name {}", hex(manager.srk_name())));
     log(format_args!(
         "SK and sealed root key: binding SHA-256 {}",
