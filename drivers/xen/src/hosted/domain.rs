@@ -166,8 +166,13 @@ impl Conn {
     /// Records an event (`None`) or hands back a reply.
     fn record(&mut self, msg: Msg) -> Option<Msg> {
         match msg {
+            // An event for a port this end has closed was in flight when it closed: drop it.
+            // Kept, it would stay pending forever (nobody takes a closed port) and every
+            // `wait` would return at once.
             Msg::PortEvent(p) => {
-                self.pending.insert(p.0);
+                if self.ports.contains(&p.0) {
+                    self.pending.insert(p.0);
+                }
                 None
             }
             Msg::WatchEvent(path) => {

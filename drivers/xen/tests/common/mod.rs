@@ -324,6 +324,17 @@ pub(crate) fn ports<M: Machine>(m: &M) {
     assert!(!pa.wait(50).unwrap());
     assert!(!pa.take_port(pa_port));
     assert!(!pb.take_port(pb_port));
+    // A notification still in flight when its port closes wakes nobody, then or later.
+    let late = pa.alloc_unbound(b).unwrap();
+    let late_b = pb.bind_interdomain(a, late).unwrap();
+    pb.notify(late_b).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    pa.close_port(late);
+    assert!(
+        !pa.wait(50).unwrap(),
+        "an event of a closed port is dropped"
+    );
+    assert!(!pa.wait(50).unwrap());
     // A dying domain's ports stop too.
     let p2 = pc.alloc_unbound(b).unwrap();
     let q2 = pb.bind_interdomain(c, p2).unwrap();
