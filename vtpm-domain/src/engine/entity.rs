@@ -28,6 +28,13 @@ pub(crate) enum HandleKind {
     Provision,
     /// TPMI_RH_LOCKOUT.
     Lockout,
+    /// TPMI_RH_CLEAR: lockout or platform.
+    Clear,
+    /// TPMI_RH_HIERARCHY_AUTH / TPMI_RH_HIERARCHY_POLICY: lockout, owner, endorsement or
+    /// platform.
+    HierarchyAuth,
+    /// TPMI_RH_HIERARCHY: owner, endorsement or platform (not TPM_RH_NULL).
+    Hierarchy,
     /// TPMI_RH_PLATFORM.
     Platform,
     /// TPMI_DH_PCR: a PCR index.
@@ -106,6 +113,20 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
                 Err(TpmRc::VALUE)
             }
         }
+        K::Clear => match h {
+            TpmHandle::LOCKOUT => Ok(()),
+            TpmHandle::PLATFORM => hierarchy(h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::HierarchyAuth => match h {
+            TpmHandle::LOCKOUT => Ok(()),
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            _ => Err(TpmRc::VALUE),
+        },
+        K::Hierarchy => match h {
+            TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM => hierarchy(h),
+            _ => Err(TpmRc::VALUE),
+        },
         K::Platform => {
             if h == TpmHandle::PLATFORM {
                 hierarchy(h)

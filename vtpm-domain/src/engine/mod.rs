@@ -53,6 +53,8 @@ pub struct Engine {
     pub(crate) clock_base: u64,
     /// Recently derived RSA primary keys (not part of the state: a cache).
     pub(crate) primary_cache: object::PrimaryCache,
+    /// `monotonic_ms` at the last _TPM_Init (or restore): the origin of TPMS_TIME_INFO.time.
+    pub(crate) time_base: u64,
 }
 
 impl Engine {
@@ -69,6 +71,7 @@ impl Engine {
             locality: 0,
             clock_base,
             primary_cache: object::PrimaryCache::default(),
+            time_base: clock_base,
         };
         engine.power_on();
         engine
@@ -87,6 +90,7 @@ impl Engine {
             locality: 0,
             clock_base,
             primary_cache: object::PrimaryCache::default(),
+            time_base: clock_base,
         })
     }
 
@@ -94,6 +98,7 @@ impl Engine {
     /// (except what TPM2_Shutdown(STATE) saved); the TPM then accepts only TPM2_Startup.
     pub fn power_on(&mut self) {
         self.update_clock();
+        self.time_base = self.clock_base;
         self.state.power_on(&mut *self.platform);
         self.dirty = true;
     }
@@ -133,6 +138,12 @@ impl Engine {
         let elapsed = now.saturating_sub(self.clock_base);
         self.clock_base = now;
         self.state.advance_clock(elapsed);
+    }
+
+    /// TPMS_TIME_INFO.time: milliseconds since the last _TPM_Init (or since this engine was
+    /// restored from its state, which is a power cycle as far as the guest can tell).
+    pub(crate) fn time_ms(&mut self) -> u64 {
+        self.platform.monotonic_ms().saturating_sub(self.time_base)
     }
 
     /// Random bytes from the TPM's DRBG (part 1 §11.4.11).

@@ -221,6 +221,13 @@ impl PcrBanks {
         me
     }
 
+    /// Records a change that invalidates every PCR check made so far (TPM2_Clear: the
+    /// reference implementation's `PCRChanged(0)`), so policy sessions that ran PolicyPCR fail
+    /// with TPM_RC_PCR_CHANGED.
+    pub(crate) fn record_change(&mut self) {
+        self.update_counter = self.update_counter.wrapping_add(1);
+    }
+
     /// Adds one count per PCR `which` selects that is set to its initial value.
     fn count_initialised(&mut self, which: impl Fn(usize) -> bool) {
         let n = (0..PCRS).filter(|&p| which(p) && counts_updates(p)).count();

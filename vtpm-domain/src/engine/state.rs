@@ -136,7 +136,8 @@ pub(crate) struct DaState {
 }
 
 impl DaState {
-    fn new() -> Self {
+    /// The parameters a new TPM has (and TPM2_Clear restores).
+    pub(crate) fn new() -> Self {
         // The defaults libtpms manufactures with.
         Self {
             failed_tries: 0,

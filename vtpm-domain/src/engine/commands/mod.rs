@@ -7,6 +7,7 @@ mod attest;
 mod capability;
 mod context;
 mod hash;
+mod hierarchy;
 mod keys;
 mod nv;
 mod object;
@@ -32,4 +33,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     policy::ENTRIES,
     nv::ENTRIES,
     attest::ENTRIES,
+    hierarchy::ENTRIES,
 ];

@@ -1,0 +1,364 @@
+//! Hierarchy commands (TCG TPM 2.0 Library part 3 §24) and the clock commands (§29):
+//!
+//! - §24.6 TPM2_Clear: a new storage primary seed, new owner and endorsement proofs, empty
+//!   owner/endorsement/lockout authorizations and policies, both hierarchies enabled, their
+//!   transient and persistent objects gone, every NV index the owner defined undefined (indices
+//!   with TPMA_NV_PLATFORMCREATE stay), the dictionary-attack parameters back to the values
+//!   the TPM was manufactured with, Clock, resetCount and restartCount back to zero, and a PCR
+//!   change recorded (policy sessions that checked PCRs fail afterwards). The endorsement
+//!   primary seed is kept, so the EK stays the same. Refused with TPM_RC_DISABLED while
+//!   disableClear is set.
+//! - §24.7 TPM2_ClearControl: sets or clears disableClear; only platformAuth may clear it
+//!   (lockoutAuth asking to is TPM_RC_AUTH_FAIL).
+//! - §24.8 TPM2_HierarchyChangeAuth: trailing zeros of newAuth are dropped; more than 64 bytes
+//!   (the largest digest) is TPM_RC_SIZE. platformAuth lasts until the next TPM Reset.
+//! - §24.9 TPM2_HierarchyControl: a hierarchy may disable itself; only the platform may
+//!   enable one again or touch phEnable / phEnableNV (TPM_RC_AUTH_TYPE otherwise). Disabling
+//!   a hierarchy flushes its transient objects; its persistent objects and NV indices stay but
+//!   cannot be reached until it is enabled again.
+//! - §24.5 TPM2_SetPrimaryPolicy: the policy's size must be the digest size of hashAlg (zero
+//!   for TPM_ALG_NULL), else TPM_RC_SIZE.
+//! - §24.3 TPM2_ChangePPS and §24.4 TPM2_ChangeEPS: a new platform (endorsement) seed and
+//!   proof; the hierarchy's policy (and for the endorsement hierarchy its authValue) is reset
+//!   and its transient and persistent objects are flushed. NV indices are not touched.
+//! - §29.1 TPM2_ReadClock: TPMS_TIME_INFO. `time` counts milliseconds since the engine was
+//!   powered on (or restored from its state in a new process, which is a power cycle for the
+//!   guest); `safe` is TPMA_STARTUP_CLEAR.orderly, as in TPM2_Quote.
+//! - §29.2 TPM2_ClockSet: Clock may only move forward and not beyond 0xFFFF000000000000
+//!   (TPM_RC_VALUE).
+//! - §29.3 TPM2_ClockRateAdjust: the adjustment is checked (TPM_CLOCK_ADJUST, −3…3) and has no
+//!   effect: Clock follows the host's monotonic clock, which is already disciplined.
+//!
+//! Response codes and their parameter numbers follow libtpms (swtpm 0.7.1); the cases are
+//! checked in `tests/hierarchy_vs_swtpm.rs`.
+
+use tpm2::alg::TpmAlgId;
+use tpm2::cc::TpmCc;
+use tpm2::handle::TpmHandle;
+use tpm2::rc::TpmRc;
+use tpm2::structures::{Tpm2bAuth, Tpm2bDigest, TpmaNv, TpmsClockInfo, TpmsTimeInfo};
+use zeroize::Zeroizing;
+
+use crate::engine::Engine;
+use crate::engine::commands::object::adjust_auth;
+use crate::engine::crypto::hash::HashAlg;
+use crate::engine::dispatch::{Ctx, Entry};
+use crate::engine::entity::HandleKind as K;
+use crate::engine::state::{DaState, Policy, SEED_SIZE, Secret};
+
+/// This family's rows of the dispatch table.
+pub(crate) const ENTRIES: &[Entry] = &[
+    Entry {
+        cc: TpmCc::CLEAR,
+        handles: &[K::Clear],
+        roles: &[],
+        nv: true,
+        handler: clear,
+    },
+    Entry {
+        cc: TpmCc::CLEAR_CONTROL,
+        handles: &[K::Clear],
+        roles: &[],
+        nv: true,
+        handler: clear_control,
+    },
+    Entry {
+        cc: TpmCc::HIERARCHY_CHANGE_AUTH,
+        handles: &[K::HierarchyAuth],
+        roles: &[],
+        nv: true,
+        handler: hierarchy_change_auth,
+    },
+    Entry {
+        cc: TpmCc::HIERARCHY_CONTROL,
+        handles: &[K::Hierarchy],
+        roles: &[],
+        nv: true,
+        handler: hierarchy_control,
+    },
+    Entry {
+        cc: TpmCc::SET_PRIMARY_POLICY,
+        handles: &[K::HierarchyAuth],
+        roles: &[],
+        nv: true,
+        handler: set_primary_policy,
+    },
+    Entry {
+        cc: TpmCc::CHANGE_PPS,
+        handles: &[K::Platform],
+        roles: &[],
+        nv: true,
+        handler: change_pps,
+    },
+    Entry {
+        cc: TpmCc::CHANGE_EPS,
+        handles: &[K::Platform],
+        roles: &[],
+        nv: true,
+        handler: change_eps,
+    },
+    Entry {
+        cc: TpmCc::READ_CLOCK,
+        handles: &[],
+        roles: &[],
+        nv: false,
+        handler: read_clock,
+    },
+    Entry {
+        cc: TpmCc::CLOCK_SET,
+        handles: &[K::Provision],
+        roles: &[],
+        nv: true,
+        handler: clock_set,
+    },
+    Entry {
+        cc: TpmCc::CLOCK_RATE_ADJUST,
+        handles: &[K::Provision],
+        roles: &[],
+        nv: true,
+        handler: clock_rate_adjust,
+    },
+];
+
+/// The largest value TPM2_ClockSet accepts.
+const CLOCK_SET_MAX: u64 = 0xFFFF_0000_0000_0000;
+
+/// A TPMI_YES_NO parameter (TPM_RC_VALUE for anything but 0 and 1).
+fn yes_no(ctx: &mut Ctx) -> Result<bool, TpmRc> {
+    let v: u8 = ctx.param()?;
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(TpmRc::VALUE.with_parameter(ctx.index())),
+    }
+}
+
+/// A new random seed or proof.
+fn fresh_secret(e: &mut Engine) -> Secret {
+    let mut v = Zeroizing::new(alloc::vec![0u8; SEED_SIZE]);
+    e.random(&mut v);
+    v
+}
+
+/// Flushes the loaded transient objects of `hierarchy`.
+fn flush_transient(e: &mut Engine, hierarchy: TpmHandle) {
+    e.state.vol.objects.retain(|_, o| o.hierarchy != hierarchy);
+}
+
+/// Evicts the persistent objects of `hierarchy`.
+fn evict_persistent(e: &mut Engine, hierarchy: TpmHandle) {
+    e.state
+        .perm
+        .persistent
+        .retain(|_, o| o.hierarchy != hierarchy);
+}
+
+/// TPM2_Clear (part 3 §24.6).
+fn clear(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    ctx.finish()?;
+    if e.state.perm.disable_clear {
+        return Err(TpmRc::DISABLED);
+    }
+    let sps = fresh_secret(e);
+    let sh_proof = fresh_secret(e);
+    let eh_proof = fresh_secret(e);
+    let p = &mut e.state.perm;
+    p.sps = sps;
+    p.sh_proof = sh_proof;
+    p.eh_proof = eh_proof;
+    p.owner_auth = Zeroizing::default();
+    p.endorsement_auth = Zeroizing::default();
+    p.lockout_auth = Zeroizing::default();
+    p.owner_policy = Policy::none();
+    p.endorsement_policy = Policy::none();
+    p.lockout_policy = Policy::none();
+    p.da = DaState::new();
+    p.da.last_tick = 0;
+    p.clock = 0;
+    p.reset_count = 0;
+    p.restart_count = 0;
+    p.nv.indices.retain(|_, i| i.has(TpmaNv::PLATFORMCREATE));
+    for h in [TpmHandle::OWNER, TpmHandle::ENDORSEMENT] {
+        flush_transient(e, h);
+        evict_persistent(e, h);
+    }
+    let v = &mut e.state.vol;
+    v.sh_enable = true;
+    v.eh_enable = true;
+    v.clear_count = 0;
+    v.pcr.record_change();
+    Ok(())
+}
+
+/// TPM2_ClearControl (part 3 §24.7).
+fn clear_control(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let disable = yes_no(ctx)?;
+    ctx.finish()?;
+    if ctx.handles[0] == TpmHandle::LOCKOUT && !disable {
+        return Err(TpmRc::AUTH_FAIL);
+    }
+    e.state.perm.disable_clear = disable;
+    Ok(())
+}
+
+/// TPM2_HierarchyChangeAuth (part 3 §24.8).
+fn hierarchy_change_auth(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let new_auth: Tpm2bAuth = ctx.param()?;
+    ctx.finish()?;
+    let auth =
+        adjust_auth(new_auth.as_bytes(), TpmAlgId::NULL).ok_or(TpmRc::SIZE.with_parameter(1))?;
+    let s = &mut e.state;
+    match ctx.handles[0] {
+        TpmHandle::LOCKOUT => s.perm.lockout_auth = auth,
+        TpmHandle::OWNER => s.perm.owner_auth = auth,
+        TpmHandle::ENDORSEMENT => s.perm.endorsement_auth = auth,
+        _ => s.vol.platform_auth = auth,
+    }
+    Ok(())
+}
+
+/// TPM2_HierarchyControl (part 3 §24.9).
+fn hierarchy_control(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let enable: u32 = ctx.param()?;
+    let enable = TpmHandle(enable);
+    if !matches!(
+        enable,
+        TpmHandle::OWNER | TpmHandle::ENDORSEMENT | TpmHandle::PLATFORM | TpmHandle::PLATFORM_NV
+    ) {
+        return Err(TpmRc::VALUE.with_parameter(1));
+    }
+    let state = yes_no(ctx)?;
+    ctx.finish()?;
+    let auth = ctx.handles[0];
+    let v = &e.state.vol;
+    let allowed = match enable {
+        TpmHandle::OWNER => {
+            auth == TpmHandle::PLATFORM || (auth == TpmHandle::OWNER && (v.sh_enable || !state))
+        }
+        TpmHandle::ENDORSEMENT => {
+            auth == TpmHandle::PLATFORM
+                || (auth == TpmHandle::ENDORSEMENT && (v.eh_enable || !state))
+        }
+        _ => auth == TpmHandle::PLATFORM,
+    };
+    if !allowed {
+        return Err(TpmRc::AUTH_TYPE);
+    }
+    let v = &mut e.state.vol;
+    let flag = match enable {
+        TpmHandle::OWNER => &mut v.sh_enable,
+        TpmHandle::ENDORSEMENT => &mut v.eh_enable,
+        TpmHandle::PLATFORM => &mut v.ph_enable,
+        _ => &mut v.ph_enable_nv,
+    };
+    if *flag != state {
+        *flag = state;
+        if !state && enable != TpmHandle::PLATFORM_NV {
+            flush_transient(e, enable);
+        }
+    }
+    Ok(())
+}
+
+/// TPM2_SetPrimaryPolicy (part 3 §24.5).
+fn set_primary_policy(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let auth_policy: Tpm2bDigest = ctx.param()?;
+    let hash: u16 = ctx.param()?;
+    let alg = TpmAlgId(hash);
+    let size = if alg == TpmAlgId::NULL {
+        0
+    } else {
+        HashAlg::from_alg(alg)
+            .ok_or(TpmRc::HASH.with_parameter(2))?
+            .digest_size()
+    };
+    ctx.finish()?;
+    if auth_policy.as_bytes().len() != size {
+        return Err(TpmRc::SIZE.with_parameter(1));
+    }
+    let policy = Policy {
+        alg,
+        digest: auth_policy.as_bytes().to_vec(),
+    };
+    let s = &mut e.state;
+    match ctx.handles[0] {
+        TpmHandle::LOCKOUT => s.perm.lockout_policy = policy,
+        TpmHandle::OWNER => s.perm.owner_policy = policy,
+        TpmHandle::ENDORSEMENT => s.perm.endorsement_policy = policy,
+        _ => s.vol.platform_policy = policy,
+    }
+    Ok(())
+}
+
+/// TPM2_ChangePPS (part 3 §24.3).
+fn change_pps(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    ctx.finish()?;
+    let pps = fresh_secret(e);
+    let ph_proof = fresh_secret(e);
+    e.state.perm.pps = pps;
+    e.state.perm.ph_proof = ph_proof;
+    e.state.vol.platform_policy = Policy::none();
+    flush_transient(e, TpmHandle::PLATFORM);
+    evict_persistent(e, TpmHandle::PLATFORM);
+    Ok(())
+}
+
+/// TPM2_ChangeEPS (part 3 §24.4).
+fn change_eps(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    ctx.finish()?;
+    let eps = fresh_secret(e);
+    let eh_proof = fresh_secret(e);
+    let p = &mut e.state.perm;
+    p.eps = eps;
+    p.eh_proof = eh_proof;
+    p.endorsement_auth = Zeroizing::default();
+    p.endorsement_policy = Policy::none();
+    flush_transient(e, TpmHandle::ENDORSEMENT);
+    evict_persistent(e, TpmHandle::ENDORSEMENT);
+    Ok(())
+}
+
+/// The TPM's TPMS_TIME_INFO now.
+pub(crate) fn time_info(e: &mut Engine) -> TpmsTimeInfo {
+    let perm = &e.state.perm;
+    let clock_info = TpmsClockInfo {
+        clock: perm.clock,
+        reset_count: perm.reset_count,
+        restart_count: perm.restart_count,
+        safe: e.state.vol.orderly,
+    };
+    TpmsTimeInfo {
+        time: e.time_ms(),
+        clock_info,
+    }
+}
+
+/// TPM2_ReadClock (part 3 §29.1).
+fn read_clock(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    ctx.finish()?;
+    let info = time_info(e);
+    ctx.put(&info);
+    Ok(())
+}
+
+/// TPM2_ClockSet (part 3 §29.2).
+fn clock_set(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let new_time: u64 = ctx.param()?;
+    ctx.finish()?;
+    if new_time > CLOCK_SET_MAX || new_time < e.state.perm.clock {
+        return Err(TpmRc::VALUE.with_parameter(1));
+    }
+    e.state.perm.clock = new_time;
+    Ok(())
+}
+
+/// TPM2_ClockRateAdjust (part 3 §29.3).
+fn clock_rate_adjust(_e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+    let adjust: u8 = ctx.param()?;
+    ctx.finish()?;
+    // TPM_CLOCK_ADJUST is an INT8 from -3 (COARSE_SLOWER) to 3 (COARSE_FASTER).
+    if !matches!(adjust, 0..=3 | 0xFD..=0xFF) {
+        return Err(TpmRc::VALUE.with_parameter(1));
+    }
+    Ok(())
+}
