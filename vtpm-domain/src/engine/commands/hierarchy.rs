@@ -362,3 +362,385 @@ fn clock_rate_adjust(_e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use tpm2::Unmarshal;
+    use tpm2::structures::TpmsNvPublic;
+    use tpm2::{Marshal, Reader};
+
+    use crate::engine::commands::object::tests::{
+        FIXED_PARENT, FIXED_TPM, HMAC_SHA256, SDO, SIGN, UWA, create_params, create_primary_raw,
+        keyedhash_template, storage_primary,
+    };
+    use crate::engine::testutil::{TestPlatform, expect_rc, fresh_engine, ok_params, pw, pw_with};
+    use alloc::boxed::Box;
+
+    fn engine_with_clock() -> (Engine, crate::engine::testutil::Clock) {
+        let platform = TestPlatform::new(3);
+        let clock = platform.clock();
+        let mut e = Engine::manufacture(Box::new(platform));
+        ok_params(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0]);
+        (e, clock)
+    }
+
+    fn define_index(e: &mut Engine, handle: u32, platform_created: bool) {
+        let mut attrs = TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE;
+        if platform_created {
+            attrs |= TpmaNv::PLATFORMCREATE;
+        }
+        let public = TpmsNvPublic {
+            nv_index: TpmHandle(handle),
+            name_alg: TpmAlgId::SHA256,
+            attributes: TpmaNv(attrs),
+            auth_policy: Tpm2bDigest::empty(),
+            data_size: 8,
+        };
+        let mut p = Tpm2bAuth::empty().to_bytes();
+        p.extend_from_slice(&tpm2::structures::Tpm2bNvPublic { nv_public: public }.to_bytes());
+        let auth = if platform_created {
+            TpmHandle::PLATFORM
+        } else {
+            TpmHandle::OWNER
+        };
+        ok_params(e, TpmCc::NV_DEFINE_SPACE, &[auth], &[pw()], &p);
+    }
+
+    fn time_info_now(e: &mut Engine) -> TpmsTimeInfo {
+        let p = ok_params(e, TpmCc::READ_CLOCK, &[], &[], &[]);
+        TpmsTimeInfo::unmarshal(&mut Reader::new(&p)).unwrap()
+    }
+
+    #[test]
+    fn clear_resets_the_owner_and_keeps_the_endorsement_seed() {
+        let (mut e, clock) = engine_with_clock();
+        clock.advance(5_000);
+        let owner_key = storage_primary(&mut e).handle;
+        let hmac_template =
+            keyedhash_template(FIXED_TPM | FIXED_PARENT | SDO | UWA | SIGN, &HMAC_SHA256);
+        create_primary_raw(
+            &mut e,
+            TpmHandle::ENDORSEMENT,
+            &create_params(&[], &[], &hmac_template),
+        );
+        define_index(&mut e, 0x0150_0001, false);
+        define_index(&mut e, 0x0140_0001, true);
+        ok_params(
+            &mut e,
+            TpmCc::HIERARCHY_CHANGE_AUTH,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &Tpm2bAuth::new(b"owner").unwrap().to_bytes(),
+        );
+        let eps = e.state.perm.eps.clone();
+        let sps = e.state.perm.sps.clone();
+        let counter = e.state.vol.pcr.update_counter;
+        assert!(time_info_now(&mut e).clock_info.clock >= 5_000);
+
+        ok_params(&mut e, TpmCc::CLEAR, &[TpmHandle::LOCKOUT], &[pw()], &[]);
+        assert!(e.state.perm.owner_auth.is_empty());
+        assert_eq!(e.state.perm.eps, eps);
+        assert_ne!(e.state.perm.sps, sps);
+        assert!(e.state.object(owner_key).is_none());
+        assert!(
+            e.state.vol.objects.is_empty(),
+            "endorsement object flushed too"
+        );
+        let left: Vec<u32> = e.state.perm.nv.indices.keys().copied().collect();
+        assert_eq!(left, [0x0140_0001], "only the platform's index stays");
+        assert_eq!(e.state.vol.pcr.update_counter, counter.wrapping_add(1));
+        let t = time_info_now(&mut e);
+        assert!(t.clock_info.clock < 5_000, "Clock restarts from zero");
+        assert_eq!(
+            (t.clock_info.reset_count, t.clock_info.restart_count),
+            (0, 0)
+        );
+        // The old owner password is gone: the empty one works again.
+        ok_params(
+            &mut e,
+            TpmCc::HIERARCHY_CHANGE_AUTH,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &Tpm2bAuth::empty().to_bytes(),
+        );
+    }
+
+    #[test]
+    fn clear_control() {
+        let mut e = crate::engine::testutil::engine();
+        let yes = [1u8];
+        let no = [0u8];
+        ok_params(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &yes,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &[],
+            TpmRc::DISABLED,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &no,
+            TpmRc::AUTH_FAIL,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &[2],
+            TpmRc::VALUE.with_parameter(1),
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &no,
+            TpmRc::VALUE.with_handle(1),
+        );
+        ok_params(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &no,
+        );
+        ok_params(&mut e, TpmCc::CLEAR, &[TpmHandle::PLATFORM], &[pw()], &[]);
+    }
+
+    #[test]
+    fn hierarchy_change_auth_trims_and_limits() {
+        let mut e = crate::engine::testutil::engine();
+        let mut auth = b"lock".to_vec();
+        auth.extend_from_slice(&[0, 0]);
+        ok_params(
+            &mut e,
+            TpmCc::HIERARCHY_CHANGE_AUTH,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &Tpm2bAuth::new(&auth).unwrap().to_bytes(),
+        );
+        assert_eq!(&e.state.perm.lockout_auth[..], b"lock");
+        let long = [7u8; 65];
+        let mut p = 65u16.to_be_bytes().to_vec();
+        p.extend_from_slice(&long);
+        expect_rc(
+            &mut e,
+            TpmCc::HIERARCHY_CHANGE_AUTH,
+            &[TpmHandle::ENDORSEMENT],
+            &[pw()],
+            &p,
+            TpmRc::SIZE.with_parameter(1),
+        );
+        ok_params(
+            &mut e,
+            TpmCc::HIERARCHY_CHANGE_AUTH,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &Tpm2bAuth::new(b"pl").unwrap().to_bytes(),
+        );
+        assert_eq!(&e.state.vol.platform_auth[..], b"pl");
+        ok_params(
+            &mut e,
+            TpmCc::CLEAR,
+            &[TpmHandle::LOCKOUT],
+            &[pw_with(b"lock")],
+            &[],
+        );
+        assert!(e.state.perm.lockout_auth.is_empty());
+    }
+
+    fn control(e: &mut Engine, auth: TpmHandle, enable: TpmHandle, state: u8, want: TpmRc) {
+        let mut p = enable.0.to_be_bytes().to_vec();
+        p.push(state);
+        expect_rc(e, TpmCc::HIERARCHY_CONTROL, &[auth], &[pw()], &p, want);
+    }
+
+    #[test]
+    fn hierarchy_control_rules() {
+        let mut e = crate::engine::testutil::engine();
+        let (o, en, pl) = (
+            TpmHandle::OWNER,
+            TpmHandle::ENDORSEMENT,
+            TpmHandle::PLATFORM,
+        );
+        control(&mut e, o, en, 0, TpmRc::AUTH_TYPE);
+        control(&mut e, o, TpmHandle::PLATFORM_NV, 0, TpmRc::AUTH_TYPE);
+        control(
+            &mut e,
+            o,
+            TpmHandle::NULL,
+            0,
+            TpmRc::VALUE.with_parameter(1),
+        );
+        control(&mut e, o, o, 2, TpmRc::VALUE.with_parameter(2));
+        let key = storage_primary(&mut e).handle;
+        control(&mut e, o, o, 0, TpmRc::SUCCESS);
+        assert!(!e.state.vol.sh_enable);
+        assert!(
+            e.state.object(key).is_none(),
+            "the owner's objects are flushed"
+        );
+        // The owner hierarchy is gone: its handle is refused, only the platform re-enables it.
+        control(&mut e, o, o, 1, TpmRc::HIERARCHY.with_handle(1));
+        control(&mut e, en, o, 1, TpmRc::AUTH_TYPE);
+        control(&mut e, pl, o, 1, TpmRc::SUCCESS);
+        assert!(e.state.vol.sh_enable);
+        control(&mut e, en, en, 0, TpmRc::SUCCESS);
+        control(&mut e, pl, TpmHandle::PLATFORM_NV, 0, TpmRc::SUCCESS);
+        assert!(!e.state.vol.ph_enable_nv);
+        control(&mut e, pl, pl, 0, TpmRc::SUCCESS);
+        control(&mut e, pl, en, 1, TpmRc::HIERARCHY.with_handle(1));
+        // A TPM Reset enables everything again.
+        e.power_on();
+        ok_params(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0]);
+        assert!(e.state.vol.ph_enable && e.state.vol.eh_enable && e.state.vol.ph_enable_nv);
+    }
+
+    #[test]
+    fn set_primary_policy_sizes() {
+        let mut e = crate::engine::testutil::engine();
+        let d32 = Tpm2bDigest::new(&[9u8; 32]).unwrap().to_bytes();
+        let with = |d: &[u8], alg: u16| {
+            let mut p = d.to_vec();
+            p.extend_from_slice(&alg.to_be_bytes());
+            p
+        };
+        let sha256 = TpmAlgId::SHA256.0;
+        ok_params(
+            &mut e,
+            TpmCc::SET_PRIMARY_POLICY,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &with(&d32, sha256),
+        );
+        assert_eq!(e.state.perm.owner_policy.digest, [9u8; 32]);
+        expect_rc(
+            &mut e,
+            TpmCc::SET_PRIMARY_POLICY,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &with(&d32, TpmAlgId::SHA1.0),
+            TpmRc::SIZE.with_parameter(1),
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::SET_PRIMARY_POLICY,
+            &[TpmHandle::LOCKOUT],
+            &[pw()],
+            &with(&d32, TpmAlgId::AES.0),
+            TpmRc::HASH.with_parameter(2),
+        );
+        ok_params(
+            &mut e,
+            TpmCc::SET_PRIMARY_POLICY,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &with(&[0, 0], TpmAlgId::NULL.0),
+        );
+        assert!(e.state.perm.owner_policy.digest.is_empty());
+        ok_params(
+            &mut e,
+            TpmCc::SET_PRIMARY_POLICY,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &with(&d32, sha256),
+        );
+        assert_eq!(e.state.vol.platform_policy.alg, TpmAlgId::SHA256);
+    }
+
+    #[test]
+    fn change_seeds() {
+        let mut e = crate::engine::testutil::engine();
+        let (pps, eps) = (e.state.perm.pps.clone(), e.state.perm.eps.clone());
+        e.state.perm.endorsement_auth = Zeroizing::new(b"x".to_vec());
+        ok_params(
+            &mut e,
+            TpmCc::CHANGE_PPS,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &[],
+        );
+        assert_ne!(e.state.perm.pps, pps);
+        assert_eq!(e.state.perm.eps, eps);
+        ok_params(
+            &mut e,
+            TpmCc::CHANGE_EPS,
+            &[TpmHandle::PLATFORM],
+            &[pw()],
+            &[],
+        );
+        assert_ne!(e.state.perm.eps, eps);
+        assert!(e.state.perm.endorsement_auth.is_empty());
+        expect_rc(
+            &mut e,
+            TpmCc::CHANGE_EPS,
+            &[TpmHandle::OWNER],
+            &[pw()],
+            &[],
+            TpmRc::VALUE.with_handle(1),
+        );
+    }
+
+    #[test]
+    fn clocks() {
+        let (mut e, clock) = engine_with_clock();
+        clock.advance(1_500);
+        let t = time_info_now(&mut e);
+        assert!(t.time >= 1_500 && t.clock_info.clock >= 1_500);
+        let set = |e: &mut Engine, v: u64, want: TpmRc| {
+            expect_rc(
+                e,
+                TpmCc::CLOCK_SET,
+                &[TpmHandle::OWNER],
+                &[pw()],
+                &v.to_be_bytes(),
+                want,
+            );
+        };
+        set(&mut e, 1_000, TpmRc::VALUE.with_parameter(1));
+        set(&mut e, CLOCK_SET_MAX + 1, TpmRc::VALUE.with_parameter(1));
+        set(&mut e, 1_000_000, TpmRc::SUCCESS);
+        let t = time_info_now(&mut e);
+        assert!(t.clock_info.clock >= 1_000_000);
+        assert!(t.time < 1_000_000, "time is not Clock");
+        for (v, want) in [
+            (3u8, TpmRc::SUCCESS),
+            (0xFD, TpmRc::SUCCESS),
+            (4, TpmRc::VALUE.with_parameter(1)),
+            (0xFC, TpmRc::VALUE.with_parameter(1)),
+        ] {
+            expect_rc(
+                &mut e,
+                TpmCc::CLOCK_RATE_ADJUST,
+                &[TpmHandle::PLATFORM],
+                &[pw()],
+                &[v],
+                want,
+            );
+        }
+        let mut fresh = fresh_engine(9);
+        expect_rc(
+            &mut fresh,
+            TpmCc::READ_CLOCK,
+            &[],
+            &[],
+            &[],
+            TpmRc::INITIALIZE,
+        );
+    }
+}
