@@ -8,6 +8,9 @@
 //!   private swtpm).
 //! - `cargo xtask fuzz TARGET SECONDS`: run one cargo-fuzz target (needs a nightly toolchain
 //!   and cargo-fuzz; both are installed on request).
+//! - `cargo xtask upstream-tools-tests DIR [TEST...]`: tpm2-tools' own integration tests (from
+//!   a tpm2-tools 5.4 source tree at DIR, outside this repository) against swtpm and against
+//!   `vtpm-domain serve` (see `upstream.rs`).
 //! - `cargo xtask fuzz-seeds`: regenerate the committed seed inputs under `fuzz/corpus/` from the
 //!   captured tpm2-tools/swtpm traffic in `../shared/testdata/tpm2-traces/`.
 
@@ -16,6 +19,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod hermit;
+mod upstream;
 
 /// Crates that must build without `std` for the unikernel target (libraries only, default
 /// features off: `vtpm-domain`'s `std` feature holds its host adapters).
@@ -60,11 +64,12 @@ fn main() -> ExitCode {
             _ => Err("usage: cargo xtask run (vtpmmgr [--check] [--fresh] | stack)".into()),
         }),
         Some("unikernel-test") => deps().and_then(|()| hermit::test(&args[1..])),
+        Some("upstream-tools-tests") => deps().and_then(|()| upstream::main(&args[1..])),
         _ => {
             eprintln!(
                 "usage: cargo xtask ci | deps | probe [vtpmctl probe args] | fuzz TARGET SECONDS | \\
                  fuzz-seeds | image [vtpmmgr] [vtpm-domain] | run (vtpmmgr [--check] [--fresh] | stack) | \\
-                 unikernel-test"
+                 unikernel-test | upstream-tools-tests TPM2_TOOLS_SOURCE_DIR [TEST...]"
             );
             return ExitCode::from(2);
         }
