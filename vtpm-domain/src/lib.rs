@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod domain;
+pub mod ekcert;
 pub mod engine;
 #[cfg(feature = "std")]
 pub mod host;

@@ -77,6 +77,16 @@ impl Proc {
     }
 }
 
+impl Drop for Proc {
+    /// A test that fails midway must not leave its servers running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn require(program: &str) {
     let ok = Command::new(program)
         .arg("--version")
@@ -291,6 +301,266 @@ fn tpm2_tools_on_a_manager_backed_domain() {
     assert_eq!(out.status.code(), Some(1));
 
     mgr.stop();
+    drop(tpm);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs a tpm2-tools program and returns whether it succeeded (for steps that must fail).
+fn tool_ok(port: u16, dir: &Path, program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "TPM2TOOLS_TCTI",
+            format!("swtpm:host=127.0.0.1,port={port}"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+        .status
+        .success()
+}
+
+/// Runs openssl; panics with its output on failure.
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl ({e}): install Debian's openssl"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Keys and sealed objects made before a domain restart (its state sealed on the image, its key
+/// with the manager) load, sign and unseal after it; the PCR-sealed secret only with the right
+/// PCR value. The domain runs with `--ek-ca`: its EK certificates chain to the host's vTPM CA,
+/// carry the EKs `tpm2_createek` makes, and survive the restart unchanged.
+#[test]
+fn keys_sealed_secrets_and_ek_certificates_survive_a_restart() {
+    require("tpm2_unseal");
+    let bin = vtpm_domain_binary();
+    let tpm = HwTpm::new("domain-restart");
+    let dir = temp_dir("domain-restart");
+    let (domains, admin) = (dir.join("domains.sock"), dir.join("admin.sock"));
+    let hw_port = tpm.swtpm.as_ref().unwrap().data_port();
+    let mut mgr = Proc::spawn(
+        "vtpmmgr",
+        Command::new(env!("CARGO_BIN_EXE_vtpmmgr"))
+            .args(["serve", "--tpm", &format!("swtpm:127.0.0.1:{hw_port}")])
+            .arg("--disk")
+            .arg(dir.join("mgr.img"))
+            .arg("--listen")
+            .arg(format!("unix:{}", domains.display()))
+            .arg("--admin")
+            .arg(format!("unix:{}", admin.display())),
+    );
+    mgr.wait_for("listening on").unwrap();
+    let uuid = "5d1c0f2e-7a34-4b9e-8c61-2f0a9e3d7b15";
+    vtpmctl(&admin, &["group", "new"]);
+    vtpmctl(
+        &admin,
+        &[
+            "group",
+            "update",
+            "0",
+            "--seq",
+            "1",
+            "--kernel-file",
+            bin.to_str().unwrap(),
+        ],
+    );
+    vtpmctl(&admin, &["vtpm", "new", "0", uuid]);
+    let domain = Domain {
+        bin: bin.clone(),
+        socket: domains,
+        uuid: uuid.into(),
+    };
+    let image = dir.join("vtpm.img");
+    let ca = dir.join("ek-ca");
+    let ca_flag = ["--ek-ca", ca.to_str().unwrap()];
+
+    // The host exports its CA certificate.
+    let out = Command::new(&bin)
+        .args(["ek-cert", "--ca-dir"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("ca.pem"), &out.stdout).unwrap();
+
+    let port = free_port_pair();
+    let d = domain.serve(port, &image, &ca_flag).unwrap();
+    let t = |program: &str, args: &[&str]| tool(port, &dir, program, args);
+    t("tpm2_createprimary", &["-C", "o", "-c", "prim.ctx"]);
+    t(
+        "tpm2_evictcontrol",
+        &["-C", "o", "-c", "prim.ctx", "0x81000002"],
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    t(
+        "tpm2_create",
+        &[
+            "-C",
+            "0x81000002",
+            "-G",
+            "rsa2048",
+            "-u",
+            "sign.pub",
+            "-r",
+            "sign.priv",
+        ],
+    );
+    let pcr_value = "16:sha256=00000000000000000000000000000000000000000000000000000000000000aa";
+    t("tpm2_pcrextend", &[pcr_value]);
+    t(
+        "tpm2_createpolicy",
+        &["--policy-pcr", "-l", "sha256:16", "-L", "pcr.policy"],
+    );
+    std::fs::write(dir.join("secret.txt"), b"the disk key\n").unwrap();
+    t(
+        "tpm2_create",
+        &[
+            "-C",
+            "0x81000002",
+            "-i",
+            "secret.txt",
+            "-L",
+            "pcr.policy",
+            "-u",
+            "seal.pub",
+            "-r",
+            "seal.priv",
+        ],
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    t("tpm2_flushcontext", &["-l"]);
+    t("tpm2_flushcontext", &["-s"]);
+    let ek_before = t(
+        "tpm2_createek",
+        &["-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub", "-f", "pem"],
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    t("tpm2_nvread", &["0x01c00002", "-o", "ek-rsa.der"]);
+    t("tpm2_nvread", &["0x01c0000a", "-o", "ek-ecc.der"]);
+    d.stop();
+
+    // A new process: the state comes back from the image.
+    let port = free_port_pair();
+    let d = domain.serve(port, &image, &ca_flag).unwrap();
+    let t = |program: &str, args: &[&str]| tool(port, &dir, program, args);
+    t(
+        "tpm2_load",
+        &[
+            "-C",
+            "0x81000002",
+            "-u",
+            "sign.pub",
+            "-r",
+            "sign.priv",
+            "-c",
+            "sign.ctx",
+        ],
+    );
+    std::fs::write(dir.join("msg"), b"measured boot log").unwrap();
+    t(
+        "tpm2_sign",
+        &["-c", "sign.ctx", "-g", "sha256", "-o", "msg.sig", "msg"],
+    );
+    t(
+        "tpm2_verifysignature",
+        &[
+            "-c", "sign.ctx", "-g", "sha256", "-m", "msg", "-s", "msg.sig",
+        ],
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    t(
+        "tpm2_load",
+        &[
+            "-C",
+            "0x81000002",
+            "-u",
+            "seal.pub",
+            "-r",
+            "seal.priv",
+            "-c",
+            "seal.ctx",
+        ],
+    );
+    // PCR 16 was reset by the restart: the wrong value first.
+    assert!(
+        !tool_ok(
+            port,
+            &dir,
+            "tpm2_unseal",
+            &["-c", "seal.ctx", "-p", "pcr:sha256:16"]
+        ),
+        "unsealed with PCR 16 at its reset value"
+    );
+    t("tpm2_flushcontext", &["-l"]);
+    t("tpm2_flushcontext", &["-s"]);
+    t("tpm2_pcrextend", &[pcr_value]);
+    let secret = t("tpm2_unseal", &["-c", "seal.ctx", "-p", "pcr:sha256:16"]);
+    assert_eq!(secret, "the disk key\n");
+    t("tpm2_pcrextend", &[pcr_value]);
+    assert!(
+        !tool_ok(
+            port,
+            &dir,
+            "tpm2_unseal",
+            &["-c", "seal.ctx", "-p", "pcr:sha256:16"]
+        ),
+        "unsealed with PCR 16 extended once more"
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    t("tpm2_flushcontext", &["-l"]);
+    t("tpm2_flushcontext", &["-s"]);
+    let ek_after = t(
+        "tpm2_createek",
+        &["-c", "ek2.ctx", "-G", "rsa", "-u", "ek2.pub", "-f", "pem"],
+    );
+    assert_eq!(ek_before, ek_after);
+    t("tpm2_flushcontext", &["-t"]);
+    t(
+        "tpm2_createek",
+        &[
+            "-c",
+            "ek3.ctx",
+            "-G",
+            "ecc",
+            "-u",
+            "ek-ecc.pub",
+            "-f",
+            "pem",
+        ],
+    );
+    t("tpm2_flushcontext", &["-t"]);
+    // The certificates were written once, before the restart, and are still there.
+    t("tpm2_nvread", &["0x01c00002", "-o", "ek-rsa-2.der"]);
+    assert_eq!(
+        std::fs::read(dir.join("ek-rsa.der")).unwrap(),
+        std::fs::read(dir.join("ek-rsa-2.der")).unwrap()
+    );
+    d.stop();
+    mgr.stop();
+
+    for (der, public) in [("ek-rsa.der", "ek.pub"), ("ek-ecc.der", "ek-ecc.pub")] {
+        let pem = der.replace(".der", ".pem");
+        openssl(&dir, &["x509", "-inform", "der", "-in", der, "-out", &pem]);
+        let verified = openssl(&dir, &["verify", "-CAfile", "ca.pem", &pem]);
+        assert!(verified.contains(": OK"), "{verified}");
+        let key = openssl(&dir, &["x509", "-in", &pem, "-noout", "-pubkey"]);
+        let want = std::fs::read_to_string(dir.join(public)).unwrap();
+        assert_eq!(key, want, "{der} certifies the EK tpm2_createek makes");
+    }
     drop(tpm);
     std::fs::remove_dir_all(dir).unwrap();
 }

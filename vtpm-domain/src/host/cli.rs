@@ -24,7 +24,8 @@ USAGE:
                       (--ephemeral | --state FILE --key-file KEYFILE
                        | --manager unix:PATH --uuid UUID --image FILE [--reset-image]
                        | --manager shm:REGION --image FILE [--reset-image])
-                      [--startup-clear] [--verbose]
+                      [--startup-clear] [--ek-ca DIR] [--verbose]
+    vtpm-domain ek-cert [--ca-dir DIR]
     vtpm-domain xen --image FILE [--reset-image] [--verbose]
     vtpm-domain keygen --key-file KEYFILE
     vtpm-domain help | --help
@@ -47,6 +48,9 @@ SERVE:
     --reset-image          if the manager's record does not open the image (replaced, corrupt
                            or rolled back), start a NEW TPM and replace the record
     --startup-clear        send TPM2_Startup(CLEAR) at start (default: the client does)
+    --ek-ca DIR            give the TPM an RSA and an ECC EK certificate (NV indices
+                           0x01C00002 and 0x01C0000A) issued by the vTPM EK CA kept in DIR
+                           (created if empty), unless it has them already
     --verbose              log every command code and response code to stderr
 
     A process start is a power cycle: the TPM waits for TPM2_Startup. Once listening,
@@ -57,6 +61,12 @@ XEN:
     VTPM_XEN in its environment: tpmfront device 0 to the manager (LOADHASHKEY/SAVEHASHKEY),
     tpmback to its guests, its state on --image. The toolstack's `control/shutdown` key, SIGTERM
     or SIGINT stop it after a final save.
+
+EK-CERT:
+    Prints the vTPM EK CA's certificate (PEM), the trust anchor of every EK certificate
+    `serve --ek-ca DIR` issues; creates the CA in DIR first if DIR holds none. DIR defaults to
+    $VTPM_EK_CA_DIR, else $XDG_DATA_HOME/vtpm-domain/ek-ca, else
+    ~/.local/share/vtpm-domain/ek-ca.
 
 KEYGEN:
     Writes a new random key (64 hex digits) to KEYFILE with mode 0600; never overwrites.
@@ -91,6 +101,8 @@ pub struct ServeOptions {
     pub startup_clear: bool,
     /// Log commands.
     pub verbose: bool,
+    /// Provision EK certificates from the CA in this folder.
+    pub ek_ca: Option<PathBuf>,
 }
 
 /// A parsed command line.
@@ -107,6 +119,11 @@ pub enum Command {
     Serve(ServeOptions),
     /// Run as a Xen-style vTPM domain.
     Xen(super::xen::XenOptions),
+    /// Print the EK CA's certificate.
+    EkCert {
+        /// The CA folder (None: the default one).
+        ca_dir: Option<PathBuf>,
+    },
 }
 
 /// A command line that does not parse; the message says why.
@@ -213,6 +230,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
             Ok(Command::Help)
         }
         Some("keygen") => parse_keygen(rest),
+        Some("ek-cert") => parse_ek_cert(rest),
         Some("serve") => parse_serve(rest),
         Some("xen") => parse_xen(rest),
         _ => Err(usage(format!("unknown command {first:?}"))),
@@ -232,6 +250,20 @@ fn parse_keygen(mut args: Args) -> Result<Command, UsageError> {
     }
     let key_file = key_file.ok_or_else(|| usage("keygen needs --key-file KEYFILE"))?;
     Ok(Command::Keygen { key_file })
+}
+
+fn parse_ek_cert(mut args: Args) -> Result<Command, UsageError> {
+    let mut ca_dir = None;
+    while let Some((name, inline)) = args.next_option()? {
+        match name.as_str() {
+            "--ca-dir" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut ca_dir, PathBuf::from(v), &name)?;
+            }
+            _ => return Err(usage(format!("unknown ek-cert option {name}"))),
+        }
+    }
+    Ok(Command::EkCert { ca_dir })
 }
 
 fn parse_xen(mut args: Args) -> Result<Command, UsageError> {
@@ -271,8 +303,13 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
     let mut uuid = None;
     let mut image = None;
     let mut reset_image = None;
+    let mut ek_ca = None;
     while let Some((name, inline)) = args.next_option()? {
         match name.as_str() {
+            "--ek-ca" => {
+                let v = args.value(&name, inline)?;
+                set_once(&mut ek_ca, PathBuf::from(v), &name)?;
+            }
             "--swtpm-tcp" | "--mssim-tcp" => {
                 let v = args.value(&name, inline)?;
                 let text = v
@@ -383,6 +420,7 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
             }),
             startup_clear: startup_clear.is_some(),
             verbose: verbose.is_some(),
+            ek_ca,
         }));
     }
     let storage = match (ephemeral, state, key_file) {
@@ -408,6 +446,7 @@ fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
         storage,
         startup_clear: startup_clear.is_some(),
         verbose: verbose.is_some(),
+        ek_ca,
     }))
 }
 
@@ -486,6 +525,15 @@ fn open_device(storage: &Storage, verbose: bool) -> Result<Device, String> {
 pub fn serve(opts: &ServeOptions) -> Result<StopReason, String> {
     signal::install();
     let mut device = open_device(&opts.storage, opts.verbose)?;
+    if let Some(dir) = &opts.ek_ca {
+        let done = super::ekca::provision_device(&mut device, dir)?;
+        for index in &done.written {
+            eprintln!(
+                "vtpm-domain: wrote an EK certificate to NV index {index:#010x} (CA {})",
+                dir.display()
+            );
+        }
+    }
     if opts.startup_clear {
         let rsp = device.execute(0, &STARTUP_CLEAR);
         let rc = response_code(&rsp);
@@ -501,6 +549,19 @@ pub fn serve(opts: &ServeOptions) -> Result<StopReason, String> {
         opts.protocol.second_port_name()
     );
     Ok(server.run())
+}
+
+/// Prints the EK CA's certificate.
+pub fn ek_cert(ca_dir: Option<PathBuf>) -> Result<(), String> {
+    let dir = ca_dir.or_else(super::ekca::default_dir).ok_or(
+        "no CA folder: give --ca-dir DIR (neither VTPM_EK_CA_DIR, XDG_DATA_HOME nor HOME is set)",
+    )?;
+    let (pem, created) = super::ekca::ca_certificate_pem(&dir)?;
+    if created {
+        eprintln!("vtpm-domain: created a new vTPM EK CA in {}", dir.display());
+    }
+    print!("{pem}");
+    Ok(())
 }
 
 /// Writes a new key file.
@@ -521,6 +582,13 @@ pub fn main() -> ExitCode {
             print!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Ok(Command::EkCert { ca_dir }) => match ek_cert(ca_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vtpm-domain: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Ok(Command::Keygen { key_file }) => match keygen(&key_file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -12,6 +12,7 @@
 //! The user documentation is `docs/vtpm-domain-serve.md`.
 
 pub mod cli;
+pub mod ekca;
 pub mod managed;
 pub mod manager_link;
 pub mod mssim;

@@ -18,6 +18,8 @@ mod session;
 mod startup;
 mod testing;
 
+pub(crate) use capability::{MANUFACTURER, firmware_version};
+
 /// The dispatch table, family by family.
 pub(crate) const FAMILIES: &[&[Entry]] = &[
     startup::ENTRIES,
