@@ -627,6 +627,28 @@ mod tests {
     }
 
     #[test]
+    fn ek_options() {
+        assert_eq!(
+            p(&["ek-cert", "--ca-dir", "ca"]),
+            Ok(Command::EkCert {
+                ca_dir: Some(PathBuf::from("ca"))
+            })
+        );
+        assert_eq!(p(&["ek-cert"]), Ok(Command::EkCert { ca_dir: None }));
+        assert!(p(&["ek-cert", "--bogus"]).is_err());
+        let Ok(Command::Serve(o)) = p(&[
+            "serve",
+            "--swtpm-tcp",
+            "127.0.0.1:2321",
+            "--ephemeral",
+            "--ek-ca=ca",
+        ]) else {
+            panic!("serve --ek-ca does not parse");
+        };
+        assert_eq!(o.ek_ca, Some(PathBuf::from("ca")));
+    }
+
+    #[test]
     fn parses_the_documented_forms() {
         assert_eq!(p(&["help"]), Ok(Command::Help));
         assert_eq!(p(&["--help"]), Ok(Command::Help));

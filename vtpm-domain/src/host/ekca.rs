@@ -186,3 +186,36 @@ pub fn provision_device(device: &mut Device, dir: &Path) -> Result<Provisioned, 
     }
     result
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reopened_and_guarded() {
+        let dir = std::env::temp_dir().join(format!("vtpm-ekca-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (first, created) = open_or_create(&dir).unwrap();
+        assert!(created);
+        let (again, created) = open_or_create(&dir).unwrap();
+        assert!(!created);
+        assert_eq!(first.key_id(), again.key_id());
+        assert_eq!(first.created(), again.created());
+        let (pem, _) = ca_certificate_pem(&dir).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+        let key = dir.join(KEY_FILE);
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = open_or_create(&dir).unwrap_err();
+        assert!(err.contains("chmod 600"), "{err}");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&key, "zz\ncreated 1\n").unwrap();
+        let err = open_or_create(&dir).unwrap_err();
+        assert!(err.contains("not an EK CA key file"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
