@@ -66,9 +66,11 @@ impl Kind {
 }
 
 pub(crate) fn main(args: &[String]) -> Result {
+    let abrmd = args.iter().any(|a| a == "--abrmd");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--abrmd").cloned().collect();
     let Some((dir, only)) = args.split_first() else {
         return Err(
-            "usage: cargo xtask upstream-tools-tests TPM2_TOOLS_SOURCE_DIR [TEST...]\n  \
+            "usage: cargo xtask upstream-tools-tests [--abrmd] TPM2_TOOLS_SOURCE_DIR [TEST...]\n  \
                     (a checkout of github.com/tpm2-software/tpm2-tools at tag 5.4, outside \
                     this repository)"
                 .into(),
@@ -97,7 +99,11 @@ pub(crate) fn main(args: &[String]) -> Result {
     if tests.is_empty() {
         return Err("no test selected".into());
     }
-    for program in ["tpm2", "swtpm", "python3", "bash", "timeout"] {
+    let mut needed = vec!["tpm2", "swtpm", "python3", "bash", "timeout"];
+    if abrmd {
+        needed.extend(["tpm2-abrmd", "dbus-run-session", "dbus-send"]);
+    }
+    for program in needed {
         if !crate::have(program) {
             return Err(format!(
                 "{program} is not installed (cargo xtask deps installs the Debian packages)"
@@ -123,8 +129,8 @@ pub(crate) fn main(args: &[String]) -> Result {
         // The two TPMs run the same test side by side.
         let (src_a, out_a) = (src.clone(), out.clone());
         let name = test.clone();
-        let swtpm = thread::spawn(move || one(Kind::Swtpm, &src_a, &out_a, &name, None));
-        let on_vtpm = one(Kind::Vtpm, &src, &out, test, Some(&vtpm));
+        let swtpm = thread::spawn(move || one(Kind::Swtpm, &src_a, &out_a, &name, None, abrmd));
+        let on_vtpm = one(Kind::Vtpm, &src, &out, test, Some(&vtpm), abrmd);
         let on_swtpm = swtpm
             .join()
             .map_err(|_| "the swtpm runner thread panicked".to_owned())?;
@@ -204,7 +210,14 @@ fn percent(n: usize, of: usize) -> String {
 }
 
 /// Runs `test` on a fresh TPM of `kind`.
-fn one(kind: Kind, src: &Path, out: &Path, test: &str, vtpm: Option<&PathBuf>) -> Outcome {
+fn one(
+    kind: Kind,
+    src: &Path,
+    out: &Path,
+    test: &str,
+    vtpm: Option<&PathBuf>,
+    abrmd: bool,
+) -> Outcome {
     let t0 = Instant::now();
     let dir = out.join(kind.name());
     let log_path = dir.join(format!("{test}.log"));
@@ -243,18 +256,35 @@ fn one(kind: Kind, src: &Path, out: &Path, test: &str, vtpm: Option<&PathBuf>) -
         integration.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let status = Command::new("timeout")
-        .arg(TEST_TIMEOUT_S.to_string())
-        .arg("bash")
-        .arg(src.join(format!("test/integration/tests/{test}.sh")))
+    let script = src.join(format!("test/integration/tests/{test}.sh"));
+    let tcti = if abrmd {
+        "tabrmd:bus_type=session".to_owned()
+    } else {
+        format!("swtpm:host=127.0.0.1,port={port}")
+    };
+    let mut cmd = Command::new("timeout");
+    cmd.arg(TEST_TIMEOUT_S.to_string());
+    if abrmd {
+        // A private session bus with tpm2-abrmd on it, as upstream's CI runs the suite.
+        cmd.args([
+            "dbus-run-session",
+            "--",
+            "bash",
+            "-c",
+            ABRMD_WRAPPER,
+            "wrapper",
+        ])
+        .arg(format!("swtpm:host=127.0.0.1,port={port}"))
+        .arg(&script);
+    } else {
+        cmd.arg("bash").arg(&script);
+    }
+    let status = cmd
         // Some tests write into their working folder: each run gets its own (`helpers.sh` is
         // found through PATH).
         .current_dir(&state)
         .env("PATH", path)
-        .env(
-            "TPM2TOOLS_TEST_TCTI",
-            format!("swtpm:host=127.0.0.1,port={port}"),
-        )
+        .env("TPM2TOOLS_TEST_TCTI", tcti)
         .env("TPM2_TOOLS_TEST_FIXTURES", integration.join("fixtures"))
         .env("abs_srcdir", src)
         .env("abs_builddir", src)
@@ -305,6 +335,23 @@ fn first_error(log: &str) -> String {
     }
     s
 }
+
+/// Starts tpm2-abrmd on the session bus for the TPM `$1`, waits until it answers on the bus,
+/// runs the test `$2` and stops the broker.
+const ABRMD_WRAPPER: &str = r#"
+tpm2-abrmd --session --allow-root --tcti="$1" 2>>abrmd.log &
+broker=$!
+for _ in $(seq 100); do
+    dbus-send --session --print-reply --dest=com.intel.tss2.Tabrmd /com/intel/tss2/Tabrmd/Tcti \
+        org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+bash "$2"
+rc=$?
+kill $broker 2>/dev/null
+wait $broker 2>/dev/null
+exit $rc
+"#;
 
 /// A TPM server process, killed when dropped.
 struct Server(Child);
