@@ -117,11 +117,29 @@ impl<'a> Reader<'a> {
 
     /// Reads a TPM2B-wrapped structure: a non-zero `u16` size, then `inner` must consume exactly
     /// that many bytes (trailing bytes inside the size are an error).
+    ///
+    /// A size that runs past the end of the input is judged as the reference implementation's
+    /// unmarshalling code does (part 4, `TPM2B_*_Unmarshal`): the structure is read from what is
+    /// there, so its own error (TPM_RC_INSUFFICIENT when it is cut short) comes first, and a
+    /// structure that ends before the declared size is a [`Error::SizeMismatch`].
     pub fn sized_exact<T>(
         &mut self,
         what: &'static str,
         inner: impl FnOnce(&mut Reader<'a>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let declared = usize::from(self.peek_u16(what)?);
+        let available = self.remaining().saturating_sub(2);
+        if declared > available {
+            self.u16(what)?;
+            let present = self.rest();
+            let mut body = Reader::new(present);
+            inner(&mut body)?;
+            return Err(Error::SizeMismatch {
+                what,
+                declared,
+                actual: present.len() - body.remaining(),
+            });
+        }
         let mut body = self.sized(what)?;
         let v = inner(&mut body)?;
         body.finish(what)?;
@@ -460,6 +478,35 @@ macro_rules! open_enum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sized_exact_past_the_end() {
+        let two_u16 = |r: &mut Reader<'_>| Ok((r.u16("a")?, r.u16("b")?));
+        // Exact: fine; size 0: too small.
+        let mut r = Reader::new(&[0, 4, 1, 2, 3, 4]);
+        assert_eq!(r.sized_exact("S", two_u16), Ok((0x0102, 0x0304)));
+        let mut r = Reader::new(&[0, 0]);
+        assert!(matches!(
+            r.sized_exact("S", two_u16),
+            Err(Error::TooSmall { .. })
+        ));
+        // The size runs past the end but the structure is complete: a size mismatch (SIZE).
+        let mut r = Reader::new(&[0, 9, 1, 2, 3, 4]);
+        assert_eq!(
+            r.sized_exact("S", two_u16),
+            Err(Error::SizeMismatch {
+                what: "S",
+                declared: 9,
+                actual: 4
+            })
+        );
+        // The structure itself is cut short: its own error (INSUFFICIENT).
+        let mut r = Reader::new(&[0, 9, 1, 2, 3]);
+        assert!(matches!(
+            r.sized_exact("S", two_u16),
+            Err(Error::Truncated { what: "b", .. })
+        ));
+    }
 
     #[test]
     fn reader_bounds() {

@@ -315,6 +315,13 @@ fn generator_is_deterministic_and_broad() {
         "Sign",
         "malformed",
         "bad session",
+        "ReadClock",
+        "ClockSet",
+        "ClockRateAdjust",
+        "SetPrimaryPolicy",
+        "HierarchyChangeAuth",
+        "HierarchyControl",
+        "ClearControl",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

@@ -3,6 +3,9 @@
 //! against `vtpm-domain serve`, each test on a fresh TPM of each kind, both through
 //! `TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=P` and no resource manager.
 //!
+//! `--abrmd` runs the same tests through tpm2-abrmd (a resource manager, on a private D-Bus
+//! session bus per test), as tpm2-tools' own CI does; most tests need one.
+//!
 //! DIR is a checkout of tpm2-software/tpm2-tools at the tag matching the installed tools (5.4
 //! on Debian bookworm); it stays outside this repository and nothing of it is copied here.
 //! The result is the share of the tests that pass on swtpm which also pass on the vTPM; below
@@ -105,10 +108,19 @@ pub(crate) fn main(args: &[String]) -> Result {
     }
     for program in needed {
         if !crate::have(program) {
-            return Err(format!(
-                "{program} is not installed (cargo xtask deps installs the Debian packages)"
-            ));
+            let hint = if abrmd {
+                "cargo xtask deps installs swtpm and tpm2-tools; --abrmd also needs the Debian \
+                 packages tpm2-abrmd and libtss2-tcti-tabrmd0"
+            } else {
+                "cargo xtask deps installs the Debian packages"
+            };
+            return Err(format!("{program} is not installed ({hint})"));
         }
+    }
+    if abrmd && !crate::output(Command::new("ldconfig").arg("-p")).contains("libtss2-tcti-tabrmd") {
+        return Err(
+            "the tabrmd TCTI is not installed (Debian package libtss2-tcti-tabrmd0)".into(),
+        );
     }
     let version = crate::output(Command::new("tpm2").arg("--version"));
     eprintln!("xtask: installed tools: {}", version.trim());

@@ -89,6 +89,13 @@ pub(crate) const CC_SHUTDOWN: u32 = 0x145;
 pub(crate) const CC_SELF_TEST: u32 = 0x143;
 pub(crate) const CC_GET_TEST_RESULT: u32 = 0x17C;
 pub(crate) const CC_STIR_RANDOM: u32 = 0x146;
+pub(crate) const CC_READ_CLOCK: u32 = 0x181;
+pub(crate) const CC_CLOCK_SET: u32 = 0x128;
+pub(crate) const CC_CLOCK_RATE_ADJUST: u32 = 0x130;
+pub(crate) const CC_SET_PRIMARY_POLICY: u32 = 0x12E;
+pub(crate) const CC_HIERARCHY_CHANGE_AUTH: u32 = 0x129;
+pub(crate) const CC_HIERARCHY_CONTROL: u32 = 0x121;
+pub(crate) const CC_CLEAR_CONTROL: u32 = 0x127;
 pub(crate) const CC_GET_RANDOM: u32 = 0x17B;
 pub(crate) const CC_GET_CAPABILITY: u32 = 0x17A;
 pub(crate) const CC_TEST_PARMS: u32 = 0x18A;
@@ -128,6 +135,7 @@ pub(crate) const RH_NULL: u32 = 0x4000_0007;
 pub(crate) const RS_PW: u32 = 0x4000_0009;
 pub(crate) const RH_ENDORSEMENT: u32 = 0x4000_000B;
 pub(crate) const RH_PLATFORM: u32 = 0x4000_000C;
+pub(crate) const RH_LOCKOUT: u32 = 0x4000_000A;
 
 pub(crate) const ALG_RSA: u16 = 0x0001;
 pub(crate) const ALG_SHA1: u16 = 0x0004;
@@ -732,7 +740,8 @@ impl Gen {
     pub(crate) fn step(&mut self) {
         let malformed = self.rng.chance(1, 7);
         let before = self.out.len();
-        match self.rng.below(30) {
+        match self.rng.below(32) {
+            30 | 31 => self.hierarchy_admin(),
             24 | 25 => self.start_session(),
             26 | 27 => self.policy(),
             28 | 29 => self.key_use(),
@@ -1421,6 +1430,126 @@ impl Gen {
                 self.push(
                     Cmd::new("Startup", CC_STARTUP)
                         .p(B::new().u16(su).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+        }
+    }
+
+    /// The hierarchy and clock commands (part 3 §24, §29) in forms that leave the hierarchies
+    /// usable for the rest of the sequence: ReadClock, ClockSet (forward, backward, too far;
+    /// never below the time both TPMs have been running, which differs),
+    /// ClockRateAdjust (in and out of range), SetPrimaryPolicy (every hierarchy, sizes right and
+    /// wrong), HierarchyChangeAuth to the empty value or oversized, HierarchyControl requests
+    /// that are refused, ClearControl.
+    fn hierarchy_admin(&mut self) {
+        let any = [
+            RH_OWNER,
+            RH_ENDORSEMENT,
+            RH_PLATFORM,
+            RH_LOCKOUT,
+            RH_NULL,
+            0x0000_0001,
+        ];
+        match self.rng.below(7) {
+            0 => self.push(Cmd::new("ReadClock", CC_READ_CLOCK).cmp(Cmp::Rc)),
+            1 => {
+                // Valid times grow with the position in the sequence by far more than the
+                // milliseconds swtpm's clock runs on its own, so both TPMs judge every value
+                // the same way: forward, back to an earlier set value, or too far.
+                let at = |n: usize| 10_000_000_000u64 + u64::try_from(n).unwrap() * 1_000_000_000;
+                let len = self.out.len();
+                let t = match self.rng.below(3) {
+                    0 => at(len),
+                    1 => at(len / 2),
+                    _ => 0xFFFF_0000_0000_0001,
+                };
+                let h = self.rng.pick(&[RH_OWNER, RH_PLATFORM, RH_ENDORSEMENT]);
+                self.push(
+                    Cmd::new("ClockSet", CC_CLOCK_SET)
+                        .h(H::Fixed(h))
+                        .pw()
+                        .p(t.to_be_bytes().to_vec())
+                        .cmp(Cmp::Full),
+                );
+            }
+            2 => {
+                let v = self.rng.pick(&[0u8, 1, 3, 4, 0xFD, 0xFC, 0x80, 0x7F]);
+                let h = self.rng.pick(&[RH_OWNER, RH_PLATFORM, RH_LOCKOUT]);
+                self.push(
+                    Cmd::new("ClockRateAdjust", CC_CLOCK_RATE_ADJUST)
+                        .h(H::Fixed(h))
+                        .pw()
+                        .p(vec![v])
+                        .cmp(Cmp::Full),
+                );
+            }
+            3 => {
+                let h = self.rng.pick(&any);
+                let alg = self
+                    .rng
+                    .pick(&[ALG_SHA1, ALG_SHA256, ALG_SHA384, 0x0010, 0x0006]);
+                let len = if self.rng.chance(3, 4) {
+                    digest_len(alg)
+                } else {
+                    self.rng.pick(&[0usize, 20, 33, 64])
+                };
+                let digest = self.rng.bytes(len);
+                self.push(
+                    Cmd::new("SetPrimaryPolicy", CC_SET_PRIMARY_POLICY)
+                        .h(H::Fixed(h))
+                        .pw()
+                        .p(B::new().b(&digest).u16(alg).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+            4 => {
+                let h = self.rng.pick(&any);
+                let params = if self.rng.chance(1, 2) {
+                    B::new().b(&[]).done()
+                } else {
+                    let n = self.rng.pick(&[0usize, 3, 64, 65]);
+                    B::new()
+                        .u16(u16::try_from(n).unwrap())
+                        .raw(&vec![0u8; n])
+                        .done()
+                };
+                self.push(
+                    Cmd::new("HierarchyChangeAuth", CC_HIERARCHY_CHANGE_AUTH)
+                        .h(H::Fixed(h))
+                        .pw()
+                        .p(params)
+                        .cmp(Cmp::Full),
+                );
+            }
+            5 => {
+                // Requests every TPM refuses: another hierarchy, enabling without the platform,
+                // bad selectors and values.
+                let (auth, enable, state) = self.rng.pick(&[
+                    (RH_OWNER, RH_ENDORSEMENT, 0u8),
+                    (RH_ENDORSEMENT, RH_OWNER, 1),
+                    (RH_OWNER, RH_OWNER, 2),
+                    (RH_OWNER, RH_NULL, 0),
+                    (RH_LOCKOUT, RH_OWNER, 0),
+                    (RH_OWNER, 0x4000_000D, 0),
+                    (RH_PLATFORM, RH_OWNER, 1),
+                ]);
+                self.push(
+                    Cmd::new("HierarchyControl", CC_HIERARCHY_CONTROL)
+                        .h(H::Fixed(auth))
+                        .pw()
+                        .p(B::new().u32(enable).u8(state).done())
+                        .cmp(Cmp::Full),
+                );
+            }
+            _ => {
+                let h = self.rng.pick(&[RH_LOCKOUT, RH_PLATFORM, RH_OWNER]);
+                let v = self.rng.pick(&[0u8, 1, 2]);
+                self.push(
+                    Cmd::new("ClearControl", CC_CLEAR_CONTROL)
+                        .h(H::Fixed(h))
+                        .pw()
+                        .p(vec![v])
                         .cmp(Cmp::Full),
                 );
             }
