@@ -338,7 +338,12 @@ fn first_error(log: &str) -> String {
     let markers = ["ERROR", "failed", "Error", "error", "FAIL"];
     let hit = log
         .lines()
-        .find(|l| markers.iter().any(|m| l.contains(m)) && !l.contains("WARNING"))
+        .find(|l| {
+            markers.iter().any(|m| l.contains(m))
+                && !l.contains("WARNING")
+                // dbus-run-session's complaint about the file limit is noise.
+                && !l.contains("dbus-daemon")
+        })
         .or_else(|| log.lines().rev().find(|l| !l.trim().is_empty()))
         .unwrap_or("");
     let mut s: String = hit.trim().chars().take(160).collect();
