@@ -10,6 +10,7 @@
 //! - TPM2_HierarchyChangeAuth, TPM2_HierarchyControl (every permission rule),
 //!   TPM2_SetPrimaryPolicy, TPM2_ChangePPS, TPM2_ChangeEPS.
 //! - TPM2_ReadClock, TPM2_ClockSet, TPM2_ClockRateAdjust.
+//! - TPM2_ECC_Parameters and TPM2_SetAlgorithmSet.
 //!
 //! swtpm is required: the tests fail if it is not installed.
 
@@ -453,4 +454,32 @@ fn clock_flow(t: &mut dyn Tpm, log: &mut Log) {
 #[test]
 fn clock_against_swtpm() {
     cross_check("HIERARCHY_VERBOSE", clock_flow);
+}
+
+/// TPM2_ECC_Parameters of NIST P-256 byte for byte, of a curve no TPM knows, and
+/// TPM2_SetAlgorithmSet. (swtpm also implements P-384, P-521 and BN curves, which the engine
+/// refuses with TPM_RC_CURVE.)
+fn misc_flow(t: &mut dyn Tpm, log: &mut Log) {
+    for curve in [0x0003u16, 0x0000, 0x0042] {
+        let (rc, rsp) = exec(t, TpmCc::ECC_PARAMETERS, &[], &[], &curve.to_be_bytes());
+        log.rc(&format!("ECC_Parameters {curve:#06x}"), rc);
+        log.line("bytes", &hex(&rsp));
+    }
+    for h in [P, O] {
+        let what = format!("SetAlgorithmSet {h:?}");
+        step(
+            t,
+            log,
+            &what,
+            TpmCc::SET_ALGORITHM_SET,
+            h,
+            b"",
+            &[0, 0, 0, 1],
+        );
+    }
+}
+
+#[test]
+fn ecc_parameters_and_algorithm_set_against_swtpm() {
+    cross_check("HIERARCHY_VERBOSE", misc_flow);
 }

@@ -9,6 +9,7 @@ mod context;
 mod hash;
 mod hierarchy;
 mod keys;
+mod misc;
 mod nv;
 mod object;
 mod pcr;
@@ -36,4 +37,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     nv::ENTRIES,
     attest::ENTRIES,
     hierarchy::ENTRIES,
+    misc::ENTRIES,
 ];
