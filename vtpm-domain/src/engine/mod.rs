@@ -23,6 +23,7 @@ pub(crate) mod nv;
 pub(crate) mod object;
 pub(crate) mod pcr;
 pub(crate) mod rcmap;
+pub(crate) mod secret;
 pub(crate) mod sequence;
 pub(crate) mod session;
 pub mod state;

@@ -6,6 +6,7 @@ use super::dispatch::Entry;
 mod attest;
 mod capability;
 mod context;
+mod credential;
 mod hash;
 mod hierarchy;
 mod keys;
@@ -20,6 +21,7 @@ mod startup;
 mod testing;
 
 pub(crate) use capability::{MANUFACTURER, firmware_version};
+pub(crate) use keys::TpmRng;
 
 /// The dispatch table, family by family.
 pub(crate) const FAMILIES: &[&[Entry]] = &[
@@ -38,4 +40,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     attest::ENTRIES,
     hierarchy::ENTRIES,
     misc::ENTRIES,
+    credential::ENTRIES,
 ];

@@ -15,21 +15,15 @@ use tpm2::cc::TpmCc;
 use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::st::TpmSe;
-use tpm2::structures::{
-    PublicDetail, Tpm2bDigest, Tpm2bEncryptedSecret, Tpm2bNonce, TpmaObject, TpmsEccPoint,
-    TpmtRsaScheme, TpmtSymDef,
-};
-use tpm2::{Reader, Unmarshal};
+use tpm2::structures::{Tpm2bDigest, Tpm2bEncryptedSecret, Tpm2bNonce, TpmaObject, TpmtSymDef};
 use zeroize::Zeroizing;
 
 use crate::engine::Engine;
 use crate::engine::auth;
-use crate::engine::crypto::ecc::EccPoint;
 use crate::engine::crypto::hash::HashAlg;
-use crate::engine::crypto::kdf::kdfe;
 use crate::engine::dispatch::{Ctx, Entry};
 use crate::engine::entity::{self, HandleKind};
-use crate::engine::object::{self, Object};
+use crate::engine::object::Object;
 use crate::engine::session::{self, BoundEntity, Session, SessionKind};
 use crate::engine::state::Secret;
 
@@ -78,46 +72,7 @@ const SECRET_LABEL: &[u8] = b"SECRET\0";
 /// Recovers the salt of TPM2_StartAuthSession. Any failure is TPM_RC_VALUE (the caller adds
 /// the parameter number of encryptedSalt).
 fn decrypt_salt(obj: &Object, encrypted: &[u8]) -> Result<Secret, TpmRc> {
-    match &obj.public.detail {
-        PublicDetail::Rsa { parameters, .. } => {
-            let hash = match &parameters.scheme {
-                TpmtRsaScheme::Null => obj.public.name_alg,
-                TpmtRsaScheme::Oaep(s) => s.hash_alg,
-                _ => return Err(TpmRc::VALUE),
-            };
-            let hash = HashAlg::from_alg(hash).ok_or(TpmRc::VALUE)?;
-            let key = object::rsa_private(obj).map_err(|_| TpmRc::VALUE)?;
-            let salt = key
-                .decrypt_oaep(hash, SECRET_LABEL, encrypted)
-                .map_err(|_| TpmRc::VALUE)?;
-            if salt.len() > hash.digest_size() {
-                return Err(TpmRc::VALUE);
-            }
-            Ok(salt)
-        }
-        PublicDetail::Ecc { unique, .. } => {
-            let name_alg = HashAlg::from_alg(obj.public.name_alg).ok_or(TpmRc::VALUE)?;
-            let mut r = Reader::new(encrypted);
-            let qe = TpmsEccPoint::unmarshal(&mut r).map_err(|_| TpmRc::VALUE)?;
-            let d = object::ecc_private(obj).map_err(|_| TpmRc::VALUE)?;
-            let peer = EccPoint {
-                x: qe.x.as_bytes().to_vec(),
-                y: qe.y.as_bytes().to_vec(),
-            };
-            let shared = d.ecdh(&peer).map_err(|_| TpmRc::VALUE)?;
-            let z = Zeroizing::new(shared.x);
-            let bits = u32::try_from(name_alg.digest_size() * 8).unwrap_or(512);
-            Ok(kdfe(
-                name_alg,
-                &z,
-                SECRET_LABEL,
-                qe.x.as_bytes(),
-                unique.x.as_bytes(),
-                bits,
-            ))
-        }
-        _ => Err(TpmRc::VALUE),
-    }
+    crate::engine::secret::decrypt(obj, SECRET_LABEL, encrypted)
 }
 
 /// TPM2_StartAuthSession (part 3 §11.1).
@@ -288,12 +243,13 @@ mod tests {
     use sha2::Digest;
     use tpm2::auth::{TpmaSession, TpmsAuthCommand, TpmsAuthResponse};
     use tpm2::response::Response;
+    use tpm2::structures::{PublicDetail, TpmsEccPoint, TpmtRsaScheme};
     use tpm2::structures::{
         Tpm2bAuth, Tpm2bEccParameter, Tpm2bPublicKeyRsa, TpmsEccParms, TpmsKeyedhashParms,
         TpmsRsaParms, TpmtEccScheme, TpmtKdfScheme, TpmtKeyedhashScheme, TpmtPublic,
         TpmtSymDefObject,
     };
-    use tpm2::{Marshal, st::TpmEccCurve};
+    use tpm2::{Marshal, Unmarshal, st::TpmEccCurve};
 
     use crate::engine::crypto::ecc::{Curve, EccPrivate};
     use crate::engine::crypto::kdf::KdfaStream;
