@@ -115,7 +115,7 @@ pub(crate) const ENTRIES: &[Entry] = &[
         cc: TpmCc::CLOCK_RATE_ADJUST,
         handles: &[K::Provision],
         roles: &[],
-        nv: true,
+        nv: false,
         handler: clock_rate_adjust,
     },
 ];
@@ -173,7 +173,6 @@ fn clear(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     p.endorsement_policy = Policy::none();
     p.lockout_policy = Policy::none();
     p.da = DaState::new();
-    p.da.last_tick = 0;
     p.clock = 0;
     p.reset_count = 0;
     p.restart_count = 0;
