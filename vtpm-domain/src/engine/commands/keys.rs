@@ -51,10 +51,9 @@ mod sym;
 #[path = "keys_tests.rs"]
 mod tests;
 
-#[allow(unused_imports)] // validate_signature: for TPM2_PolicySigned
 pub(crate) use sign::{
-    check_implemented as check_sign_scheme_implemented, scheme_hash, select_sign_scheme,
-    sign_digest, validate_signature,
+    check_implemented as check_sign_scheme_implemented, check_signature_implemented, scheme_hash,
+    select_sign_scheme, sign_digest, validate_signature,
 };
 
 /// This family's rows of the dispatch table.

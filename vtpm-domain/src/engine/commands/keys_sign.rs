@@ -299,7 +299,7 @@ pub(crate) fn validate_signature(
 /// The signature algorithms this TPM verifies; the others are rejected as the unmarshalling of
 /// TPMI_ALG_SIG_SCHEME on a TPM without them would (TPM_RC_SCHEME), and unimplemented hashes as
 /// TPMI_ALG_HASH would (TPM_RC_HASH).
-fn check_signature_implemented(signature: &TpmtSignature, n: u8) -> Result<(), TpmRc> {
+pub(crate) fn check_signature_implemented(signature: &TpmtSignature, n: u8) -> Result<(), TpmRc> {
     match signature {
         TpmtSignature::Ecdaa(_) | TpmtSignature::Sm2(_) | TpmtSignature::Ecschnorr(_) => {
             Err(TpmRc::SCHEME.with_parameter(n))

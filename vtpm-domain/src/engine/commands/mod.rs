@@ -15,6 +15,8 @@ mod nv;
 mod object;
 mod pcr;
 mod policy;
+mod policy_assert;
+mod policy_bind;
 mod random;
 mod session;
 mod startup;
@@ -36,6 +38,8 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     keys::ENTRIES,
     session::ENTRIES,
     policy::ENTRIES,
+    policy_assert::ENTRIES,
+    policy_bind::ENTRIES,
     nv::ENTRIES,
     attest::ENTRIES,
     hierarchy::ENTRIES,

@@ -96,7 +96,7 @@ const OR_MIN_DIGESTS: usize = 2;
 
 /// The policy session of the last handle (its type and presence were checked by the
 /// dispatcher).
-fn session<'a>(e: &'a mut Engine, ctx: &Ctx) -> Result<&'a mut Session, TpmRc> {
+pub(super) fn session<'a>(e: &'a mut Engine, ctx: &Ctx) -> Result<&'a mut Session, TpmRc> {
     let n = u8::try_from(ctx.handles.len()).unwrap_or(1);
     let h = ctx.handles.last().ok_or(TpmRc::HANDLE.with_handle(1))?;
     match e.state.vol.sessions.get_mut(&h.0) {
@@ -106,7 +106,7 @@ fn session<'a>(e: &'a mut Engine, ctx: &Ctx) -> Result<&'a mut Session, TpmRc> {
 }
 
 /// `policyDigest = H(policyDigest || cc || parts...)` (part 1 §19.7.2).
-fn extend(s: &mut Session, cc: TpmCc, parts: &[&[u8]]) {
+pub(super) fn extend(s: &mut Session, cc: TpmCc, parts: &[&[u8]]) {
     let code = cc.0.to_be_bytes();
     let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 2);
     all.push(&s.policy.digest);
@@ -118,13 +118,13 @@ fn extend(s: &mut Session, cc: TpmCc, parts: &[&[u8]]) {
 
 /// The bit of a TPM2_PolicySecret timeout buffer that marks an authorization that expires on
 /// the next TPM Reset (no nonceTPM was given; libtpms' EXPIRATION_BIT).
-const EXPIRES_ON_RESET: u64 = 1 << 63;
+pub(super) const EXPIRES_ON_RESET: u64 = 1 << 63;
 
 /// The hash of the HMAC that makes tickets (libtpms' CONTEXT_INTEGRITY_HASH_ALG).
 const TICKET_HASH: HashAlg = HashAlg::Sha512;
 
 /// The hierarchy an entity belongs to (the reference implementation's EntityGetHierarchy).
-fn entity_hierarchy(e: &Engine, h: TpmHandle) -> TpmHandle {
+pub(super) fn entity_hierarchy(e: &Engine, h: TpmHandle) -> TpmHandle {
     match h.ty() {
         TpmHt::TRANSIENT | TpmHt::PERSISTENT => {
             e.state.object(h).map_or(TpmHandle::OWNER, |o| o.hierarchy)
@@ -140,7 +140,7 @@ fn entity_hierarchy(e: &Engine, h: TpmHandle) -> TpmHandle {
 /// The absolute timeout (TPM clock, ms) of an assertion with `expiration` seconds (part 3
 /// §23.3/§23.4): counted from the session start when nonceTPM was given, from now otherwise;
 /// 0 for no expiration.
-fn auth_timeout(start: u64, now: u64, expiration: i32, with_nonce: bool) -> u64 {
+pub(super) fn auth_timeout(start: u64, now: u64, expiration: i32, with_nonce: bool) -> u64 {
     if expiration == 0 {
         return 0;
     }
@@ -149,12 +149,132 @@ fn auth_timeout(start: u64, now: u64, expiration: i32, with_nonce: bool) -> u64 
     base.saturating_add(seconds.saturating_mul(1000))
 }
 
+/// The parameter numbers the errors of [`parameter_checks`] name.
+pub(super) struct Blame {
+    pub nonce: u8,
+    pub cp_hash: u8,
+    pub expiration: u8,
+}
+
+/// The checks every authorization assertion (TPM2_PolicySigned/Secret/Ticket) makes on its
+/// restrictions (the reference implementation's PolicyParameterChecks): a given nonceTPM must
+/// be the session's, a timeout must not have passed, a given cpHashA must have the session's
+/// digest size and agree with a cpHash/nameHash/template already asserted. The blame numbers
+/// are the parameters the errors name (0 for a check the command does not make).
+pub(super) fn parameter_checks(
+    s: &Session,
+    now: u64,
+    nonce_tpm: &[u8],
+    cp_hash: &[u8],
+    timeout: u64,
+    blame: &Blame,
+) -> Result<(), TpmRc> {
+    if !nonce_tpm.is_empty() && nonce_tpm != s.nonce_tpm {
+        return Err(TpmRc::NONCE.with_parameter(blame.nonce));
+    }
+    if timeout != 0 && timeout < now {
+        return Err(TpmRc::EXPIRED.with_parameter(blame.expiration));
+    }
+    if !cp_hash.is_empty() {
+        if cp_hash.len() != s.policy.digest.len() {
+            return Err(TpmRc::SIZE.with_parameter(blame.cp_hash));
+        }
+        let bound = match &s.policy.binding {
+            PolicyBinding::None => None,
+            PolicyBinding::CpHash(d)
+            | PolicyBinding::NameHash(d)
+            | PolicyBinding::TemplateHash(d) => Some(d),
+        };
+        if bound.is_some_and(|d| d.as_slice() != cp_hash) {
+            return Err(TpmRc::CPHASH);
+        }
+    }
+    Ok(())
+}
+
+/// The session update of an authorization assertion (PolicyContextUpdate):
+/// `policyDigest = H(H(policyDigest || cc || name) || policyRef)`, the cpHash binding when one
+/// was given, and the earliest timeout.
+pub(super) fn context_update(
+    s: &mut Session,
+    cc: TpmCc,
+    name: &[u8],
+    policy_ref: &[u8],
+    cp_hash: &[u8],
+    timeout: u64,
+) {
+    extend(s, cc, &[name]);
+    s.policy.digest = digest(s.hash, &[&s.policy.digest, policy_ref]);
+    if !cp_hash.is_empty() {
+        s.policy.binding = PolicyBinding::CpHash(cp_hash.to_vec());
+    }
+    if timeout != 0 && (s.policy.timeout == 0 || timeout < s.policy.timeout) {
+        s.policy.timeout = timeout;
+    }
+}
+
+/// What a TPMT_TK_AUTH ticket vouches for.
+pub(super) struct AuthTicket<'a> {
+    /// TPM_ST_AUTH_SIGNED or TPM_ST_AUTH_SECRET.
+    pub tag: TpmSt,
+    pub hierarchy: TpmHandle,
+    /// The absolute timeout without the expires-on-reset bit.
+    pub timeout: u64,
+    pub expires_on_reset: bool,
+    pub cp_hash: &'a [u8],
+    pub policy_ref: &'a [u8],
+    pub name: &'a [u8],
+}
+
+impl AuthTicket<'_> {
+    /// `HMAC(proof, tag || timeout || [resetCount] || cpHashA || policyRef || authName)` with
+    /// the hierarchy's proof; resetCount only for tickets that expire on TPM Reset.
+    pub(super) fn hmac(&self, e: &Engine) -> Vec<u8> {
+        let tag = self.tag.0.to_be_bytes();
+        let t = self.timeout.to_be_bytes();
+        let rc = e.state.perm.reset_count.to_be_bytes();
+        let mut parts: Vec<&[u8]> = alloc::vec![&tag, &t];
+        if self.expires_on_reset {
+            parts.push(&rc);
+        }
+        parts.extend([self.cp_hash, self.policy_ref, self.name]);
+        hmac(TICKET_HASH, e.state.proof(self.hierarchy), &parts)
+    }
+
+    /// Writes the response's timeout buffer (the timeout, its top bit set for a ticket that
+    /// expires on reset) and the ticket.
+    pub(super) fn put(&self, e: &Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
+        let mac = self.hmac(e);
+        let flagged = if self.expires_on_reset {
+            self.timeout | EXPIRES_ON_RESET
+        } else {
+            self.timeout
+        };
+        ctx.put(&Tpm2bTimeout::new(&flagged.to_be_bytes()).map_err(|_| TpmRc::FAILURE)?);
+        ctx.put(&TpmtTkAuth {
+            signed: self.tag == TpmSt::AUTH_SIGNED,
+            hierarchy: self.hierarchy,
+            digest: Tpm2bDigest::new(&mac).map_err(|_| TpmRc::FAILURE)?,
+        });
+        Ok(())
+    }
+}
+
+/// The empty timeout and NULL ticket of an assertion that gives no ticket.
+pub(super) fn put_no_ticket(ctx: &mut Ctx, signed: bool) {
+    ctx.put(&Tpm2bTimeout::empty());
+    ctx.put(&TpmtTkAuth {
+        signed,
+        hierarchy: TpmHandle::NULL,
+        digest: Tpm2bDigest::empty(),
+    });
+}
+
 /// TPM2_PolicySecret (part 3 §23.4): the caller proved knowledge of authHandle's authValue (the
 /// dispatcher checked the authorization), so `policyDigest = H(H(policyDigest ||
 /// TPM_CC_PolicySecret || authName) || policyRef)`; the optional nonceTPM, cpHashA and
-/// expiration restrict the assertion. A negative expiration returns a ticket
-/// `HMAC(proof, TPM_ST_AUTH_SECRET || timeout || [resetCount] || cpHashA || policyRef ||
-/// authName)` with the hierarchy's proof, resetCount only for tickets that expire on reset.
+/// expiration restrict the assertion. A negative expiration returns a TPM_ST_AUTH_SECRET
+/// ticket ([`AuthTicket`]).
 fn policy_secret(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let nonce_tpm: Tpm2bNonce = ctx.param()?;
     let cp_hash: Tpm2bDigest = ctx.param()?;
@@ -169,70 +289,40 @@ fn policy_secret(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let name = entity::name(e, auth_handle);
     let hierarchy = entity_hierarchy(e, auth_handle);
     let now = e.state.perm.clock;
-    let reset_count = e.state.perm.reset_count;
     let s = session(e, ctx)?;
     let trial = s.kind == SessionKind::Trial;
     let mut timeout = 0;
     if !trial {
         timeout = auth_timeout(s.start_time, now, expiration, !nonce_tpm.is_empty());
-        if !nonce_tpm.is_empty() && nonce_tpm.as_bytes() != s.nonce_tpm {
-            return Err(TpmRc::NONCE.with_parameter(1));
-        }
-        if timeout != 0 && timeout < now {
-            return Err(TpmRc::EXPIRED.with_parameter(4));
-        }
-        if !cp_hash.is_empty() {
-            if cp_hash.len() != s.policy.digest.len() {
-                return Err(TpmRc::SIZE.with_parameter(2));
-            }
-            let bound = match &s.policy.binding {
-                PolicyBinding::None => None,
-                PolicyBinding::CpHash(d)
-                | PolicyBinding::NameHash(d)
-                | PolicyBinding::TemplateHash(d) => Some(d),
-            };
-            if bound.is_some_and(|d| d.as_slice() != cp_hash.as_bytes()) {
-                return Err(TpmRc::CPHASH);
-            }
-        }
-    }
-    extend(s, TpmCc::POLICY_SECRET, &[&name]);
-    s.policy.digest = digest(s.hash, &[&s.policy.digest, policy_ref.as_bytes()]);
-    if !cp_hash.is_empty() {
-        s.policy.binding = PolicyBinding::CpHash(cp_hash.as_bytes().to_vec());
-    }
-    if timeout != 0 && (s.policy.timeout == 0 || timeout < s.policy.timeout) {
-        s.policy.timeout = timeout;
-    }
-    if expiration < 0 && !trial {
-        let expires_on_reset = nonce_tpm.is_empty();
-        let tag = TpmSt::AUTH_SECRET.0.to_be_bytes();
-        let t = timeout.to_be_bytes();
-        let rc = reset_count.to_be_bytes();
-        let mut parts: Vec<&[u8]> = alloc::vec![&tag, &t];
-        if expires_on_reset {
-            parts.push(&rc);
-        }
-        parts.extend([cp_hash.as_bytes(), policy_ref.as_bytes(), &name]);
-        let mac = hmac(TICKET_HASH, e.state.proof(hierarchy), &parts);
-        let flagged = if expires_on_reset {
-            timeout | EXPIRES_ON_RESET
-        } else {
-            timeout
+        let blame = Blame {
+            nonce: 1,
+            cp_hash: 2,
+            expiration: 4,
         };
-        ctx.put(&Tpm2bTimeout::new(&flagged.to_be_bytes()).map_err(|_| TpmRc::FAILURE)?);
-        ctx.put(&TpmtTkAuth {
-            signed: false,
+        parameter_checks(
+            s,
+            now,
+            nonce_tpm.as_bytes(),
+            cp_hash.as_bytes(),
+            timeout,
+            &blame,
+        )?;
+    }
+    let (cp, r) = (cp_hash.as_bytes(), policy_ref.as_bytes());
+    context_update(s, TpmCc::POLICY_SECRET, &name, r, cp, timeout);
+    if expiration < 0 && !trial {
+        let ticket = AuthTicket {
+            tag: TpmSt::AUTH_SECRET,
             hierarchy,
-            digest: Tpm2bDigest::new(&mac).map_err(|_| TpmRc::FAILURE)?,
-        });
+            timeout,
+            expires_on_reset: nonce_tpm.is_empty(),
+            cp_hash: cp,
+            policy_ref: r,
+            name: &name,
+        };
+        ticket.put(e, ctx)?;
     } else {
-        ctx.put(&Tpm2bTimeout::empty());
-        ctx.put(&TpmtTkAuth {
-            signed: false,
-            hierarchy: TpmHandle::NULL,
-            digest: Tpm2bDigest::empty(),
-        });
+        put_no_ticket(ctx, false);
     }
     Ok(())
 }
