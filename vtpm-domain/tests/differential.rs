@@ -258,7 +258,7 @@ fn differential(seeds_var: &str, generator: fn(u64, usize) -> Vec<Cmd>) {
     );
     let n: usize = std::env::var("DIFF_COMMANDS")
         .ok()
-        .map_or(300, |s| s.parse().unwrap());
+        .map_or(1000, |s| s.parse().unwrap());
     let mut stats = BTreeMap::new();
     let mut mismatches = 0;
     for seed in &seeds {
@@ -292,8 +292,8 @@ fn differential(seeds_var: &str, generator: fn(u64, usize) -> Vec<Cmd>) {
 /// The generator itself: deterministic per seed, and covering every kind.
 #[test]
 fn generator_is_deterministic_and_broad() {
-    let a = generate(7, 400);
-    let b = generate(7, 400);
+    let a = generate(7, 2000);
+    let b = generate(7, 2000);
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.bytes(&[]), y.bytes(&[]));
@@ -322,6 +322,16 @@ fn generator_is_deterministic_and_broad() {
         "HierarchyChangeAuth",
         "HierarchyControl",
         "ClearControl",
+        "PolicyCpHash",
+        "PolicyNameHash",
+        "PolicyTemplate",
+        "PolicyDuplicationSelect",
+        "PolicyNvWritten",
+        "PolicyPhysicalPresence",
+        "PolicyCounterTimer",
+        "PolicySigned",
+        "PolicyTicket",
+        "PolicyAuthorize",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

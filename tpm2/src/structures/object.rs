@@ -789,6 +789,19 @@ crate::tpm2b_struct! {
 }
 
 /// Declares a ticket whose structure tag is one fixed TPM_ST value.
+/// A TPM_ST that part 2 defines ([`Error::BadValue`] naming `TPM_ST` for any other value, as
+/// the reference unmarshalling answers before a ticket checks which tag it holds).
+fn read_known_st(r: &mut Reader<'_>) -> Result<TpmSt, Error> {
+    let tag = TpmSt::unmarshal(r)?;
+    if tag.name().is_none() {
+        return Err(Error::BadValue {
+            what: "TPM_ST",
+            value: u32::from(tag.0),
+        });
+    }
+    Ok(tag)
+}
+
 macro_rules! ticket {
     ($(#[$meta:meta])* $name:ident, $tcg:literal, $tag:ident) => {
         $(#[$meta])*
@@ -831,7 +844,7 @@ macro_rules! ticket {
 
         impl Unmarshal for $name {
             fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-                let tag = TpmSt::unmarshal(r)?;
+                let tag = read_known_st(r)?;
                 if tag != Self::TAG {
                     return Err(Error::BadSelector {
                         what: $tcg,
@@ -897,7 +910,7 @@ impl Marshal for TpmtTkAuth {
 
 impl Unmarshal for TpmtTkAuth {
     fn unmarshal(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let tag = TpmSt::unmarshal(r)?;
+        let tag = read_known_st(r)?;
         let signed = match tag {
             TpmSt::AUTH_SIGNED => true,
             TpmSt::AUTH_SECRET => false,

@@ -191,7 +191,9 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         if cc != TpmCc::GET_TEST_RESULT && cc != TpmCc::GET_CAPABILITY {
             return Err(TpmRc::FAILURE);
         }
-    } else if !engine.state.vol.started && cc != TpmCc::STARTUP {
+    } else if engine.state.vol.started == (cc == TpmCc::STARTUP) {
+        // Nothing but TPM2_Startup before it, and TPM2_Startup only once: both are refused
+        // before any parameter is read (as libtpms does).
         return Err(TpmRc::INITIALIZE);
     }
 

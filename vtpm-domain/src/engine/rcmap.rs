@@ -20,6 +20,10 @@ pub(crate) fn wire_rc(e: &Error) -> TpmRc {
 
 /// The code of an interface type's unmarshalling failure, by TCG type name.
 fn by_type(what: &str) -> TpmRc {
+    // A structure tag part 2 does not define (TPM_ST's own unmarshalling).
+    if what == "TPM_ST" {
+        return TpmRc::VALUE;
+    }
     // A ticket's structure tag (TPMT_TK_*: TPMI_ST_* tags) fails with TPM_RC_TAG.
     if what.starts_with("TPMT_TK") {
         return TpmRc::TAG;
@@ -51,7 +55,8 @@ fn by_type(what: &str) -> TpmRc {
     if what.contains("SCHEME") || what.contains("SIGNATURE") {
         return TpmRc::SCHEME;
     }
-    if what.contains("PUBLIC") {
+    // TPMI_ALG_PUBLIC, also as the sensitiveType of TPMT_SENSITIVE.
+    if what.contains("PUBLIC") || what == "TPMT_SENSITIVE" {
         return TpmRc::TYPE;
     }
     if what.contains("TPM_ST") || what.contains("tag") {

@@ -129,6 +129,16 @@ pub(crate) const CC_POLICY_COMMAND_CODE: u32 = 0x16C;
 pub(crate) const CC_POLICY_AUTH_VALUE: u32 = 0x16B;
 pub(crate) const CC_POLICY_PASSWORD: u32 = 0x18C;
 pub(crate) const CC_POLICY_LOCALITY: u32 = 0x16F;
+pub(crate) const CC_POLICY_CP_HASH: u32 = 0x16E;
+pub(crate) const CC_POLICY_NAME_HASH: u32 = 0x170;
+pub(crate) const CC_POLICY_TEMPLATE: u32 = 0x190;
+pub(crate) const CC_POLICY_DUPLICATION_SELECT: u32 = 0x188;
+pub(crate) const CC_POLICY_NV_WRITTEN: u32 = 0x18F;
+pub(crate) const CC_POLICY_PHYSICAL_PRESENCE: u32 = 0x187;
+pub(crate) const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
+pub(crate) const CC_POLICY_AUTHORIZE: u32 = 0x16A;
+pub(crate) const CC_POLICY_SIGNED: u32 = 0x160;
+pub(crate) const CC_POLICY_TICKET: u32 = 0x172;
 
 pub(crate) const RH_OWNER: u32 = 0x4000_0001;
 pub(crate) const RH_NULL: u32 = 0x4000_0007;
@@ -1065,10 +1075,12 @@ impl Gen {
                 0x4000_0001,
                 0x0000_0007,
             ]);
+            // An error is compared whole anyway; a success only by its code, since a fixed
+            // transient handle may name an object that differs between the TPMs.
             self.push(
                 Cmd::new("ReadPublic", CC_READ_PUBLIC)
                     .h(H::Fixed(h))
-                    .cmp(Cmp::Full),
+                    .cmp(Cmp::Rc),
             );
             return;
         }
@@ -1627,6 +1639,10 @@ impl Gen {
             return;
         };
         let s = H::Obj(slot);
+        if self.rng.chance(1, 2) {
+            self.policy_more(s);
+            return;
+        }
         let c = match self.rng.below(9) {
             0 | 1 => Cmd::new("PolicyGetDigest", CC_POLICY_GET_DIGEST).h(s),
             2 => Cmd::new("PolicyRestart", CC_POLICY_RESTART).h(s),
@@ -1669,6 +1685,145 @@ impl Gen {
                     .p(d);
                 c.session_refs.push((0, s));
                 c
+            }
+        };
+        self.push(c.cmp(Cmp::Full));
+    }
+
+    /// A digest parameter: mostly the session's SHA-256 size, sometimes another.
+    fn policy_digest(&mut self) -> Vec<u8> {
+        let len = if self.rng.chance(4, 5) {
+            32
+        } else {
+            self.rng.pick(&[0usize, 20, 31, 48])
+        };
+        let fill = self.rng.pick(&[0x11u8, 0x22]);
+        vec![fill; len]
+    }
+
+    /// The policy commands of part 3 §23 that restrict or replay an authorization: bindings,
+    /// PolicySigned with the fixed HMAC key (deterministic when no nonce is signed),
+    /// PolicyTicket and PolicyAuthorize with forged tickets, PolicyCounterTimer comparisons
+    /// whose outcome does not depend on either TPM's clock.
+    fn policy_more(&mut self, s: H) {
+        let c = match self.rng.below(10) {
+            0 => Cmd::new("PolicyCpHash", CC_POLICY_CP_HASH)
+                .h(s)
+                .p(B::new().b(&self.policy_digest()).done()),
+            1 => Cmd::new("PolicyNameHash", CC_POLICY_NAME_HASH)
+                .h(s)
+                .p(B::new().b(&self.policy_digest()).done()),
+            2 => Cmd::new("PolicyTemplate", CC_POLICY_TEMPLATE)
+                .h(s)
+                .p(B::new().b(&self.policy_digest()).done()),
+            3 => {
+                let include = self.rng.pick(&[0u8, 1, 1, 2]);
+                Cmd::new("PolicyDuplicationSelect", CC_POLICY_DUPLICATION_SELECT)
+                    .h(s)
+                    .p(B::new()
+                        .b(&[0x00, 0x0B, 7, 7])
+                        .b(&self.rng.bytes(34))
+                        .u8(include)
+                        .done())
+            }
+            4 => {
+                let v = self.rng.pick(&[0u8, 1, 1, 0, 2]);
+                Cmd::new("PolicyNvWritten", CC_POLICY_NV_WRITTEN)
+                    .h(s)
+                    .p(B::new().u8(v).done())
+            }
+            5 => Cmd::new("PolicyPhysicalPresence", CC_POLICY_PHYSICAL_PRESENCE).h(s),
+            6 => {
+                // time >= 0, clock < 0, beyond TPMS_TIME_INFO, a bad operation.
+                let (operand, offset, op) = self.rng.pick(&[
+                    (&[0u8; 8][..], 0u16, 7u16),
+                    (&[0u8; 8][..], 8, 5),
+                    (&[0u8; 8][..], 20, 0),
+                    (&[][..], 26, 0),
+                    (&[0u8][..], 0, 12),
+                ]);
+                Cmd::new("PolicyCounterTimer", CC_POLICY_COUNTER_TIMER)
+                    .h(s)
+                    .p(B::new().b(operand).u16(offset).u16(op).done())
+            }
+            7 => {
+                let key = if let Some((slot, _, _)) = self.find(|k| k == ObjKind::HmacKey) {
+                    slot
+                } else {
+                    self.load_kind(ObjKind::HmacKey);
+                    self.out.len() - 1
+                };
+                let expiration: i32 = self.rng.pick(&[0, 0, 100, -100]);
+                let policy_ref = self.rng.pick(&[&b""[..], b"ref"]);
+                let a_hash = {
+                    use sha2::Digest;
+                    let mut h = sha2::Sha256::new();
+                    h.update(expiration.to_be_bytes());
+                    h.update(policy_ref);
+                    h.finalize()
+                };
+                let mac = {
+                    use hmac::Mac;
+                    let mut m =
+                        hmac::Hmac::<sha2::Sha256>::new_from_slice(&unhex(AES_KEY)).unwrap();
+                    m.update(&a_hash);
+                    let mut mac = m.finalize().into_bytes().to_vec();
+                    if self.rng.chance(1, 4) {
+                        mac[0] ^= 1;
+                    }
+                    mac
+                };
+                // A negative expiration makes a ticket whose HMAC is each TPM's own.
+                let cmp = if expiration < 0 { Cmp::Rc } else { Cmp::Full };
+                let c = Cmd::new("PolicySigned", CC_POLICY_SIGNED)
+                    .h(H::Obj(key))
+                    .h(s)
+                    .p(B::new()
+                        .b(&[])
+                        .b(&[])
+                        .b(policy_ref)
+                        .u32(expiration as u32)
+                        .u16(ALG_HMAC)
+                        .u16(ALG_SHA256)
+                        .raw(&mac)
+                        .done());
+                self.push(c.cmp(cmp));
+                return;
+            }
+            8 => {
+                let timeout =
+                    self.rng
+                        .pick(&[&[0u8; 8][..], &[0x80, 0, 0, 0, 0, 0, 0x10, 0], &[1, 2]]);
+                let tag = self.rng.pick(&[0x8025u16, 0x8031, 0x8022]);
+                Cmd::new("PolicyTicket", CC_POLICY_TICKET).h(s).p(B::new()
+                    .b(timeout)
+                    .b(&[])
+                    .b(b"ref")
+                    .b(&[0x40, 0, 0, 1])
+                    .u16(tag)
+                    .u32(RH_OWNER)
+                    .b(&self.rng.bytes(64))
+                    .done())
+            }
+            _ => {
+                let name =
+                    self.rng
+                        .pick(&[&[0x00u8, 0x0B][..], &[0x00, 0x04], &[0x00, 0x99], &[1]]);
+                let mut key_name = name.to_vec();
+                if name.len() == 2 {
+                    key_name.extend(self.rng.bytes(32));
+                }
+                let approved = self.policy_digest();
+                Cmd::new("PolicyAuthorize", CC_POLICY_AUTHORIZE)
+                    .h(s)
+                    .p(B::new()
+                        .b(&approved)
+                        .b(b"")
+                        .b(&key_name)
+                        .u16(0x8022)
+                        .u32(self.rng.pick(&[RH_OWNER, RH_NULL]))
+                        .b(&self.rng.bytes(64))
+                        .done())
             }
         };
         self.push(c.cmp(Cmp::Full));

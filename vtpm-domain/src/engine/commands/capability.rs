@@ -566,7 +566,8 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
 // TPM2_GetCapability
 // ---------------------------------------------------------------------------------------------
 
-/// Whether `cap` is a capability this TPM answers (every TPMU_CAPABILITIES member).
+/// Whether `cap` unmarshals as a TPM_CAP (every TPMU_CAPABILITIES member, and
+/// TPM_CAP_VENDOR_PROPERTY, which [`capability`] then refuses).
 fn known_capability(cap: TpmCap) -> bool {
     matches!(
         cap,
@@ -581,6 +582,9 @@ fn known_capability(cap: TpmCap) -> bool {
             | TpmCap::ECC_CURVES
             | TpmCap::AUTH_POLICIES
             | TpmCap::ACT
+            // Unmarshalled like the others (so trailing bytes are TPM_RC_SIZE first), then
+            // refused as not implemented, as libtpms does.
+            | TpmCap::VENDOR_PROPERTY
     )
 }
 
@@ -1246,7 +1250,7 @@ mod tests {
     fn malformed_requests() {
         let mut e = engine();
         // Unknown capability: TPM_RC_VALUE for parameter 1, before the other parameters.
-        for cap in [0x0Bu32, 0x100, u32::MAX] {
+        for cap in [0x0Bu32, u32::MAX] {
             let mut p = cap.to_be_bytes().to_vec();
             expect_rc(
                 &mut e,
@@ -1266,6 +1270,13 @@ mod tests {
                 TpmRc::VALUE.with_parameter(1),
             );
         }
+        // TPM_CAP_VENDOR_PROPERTY unmarshals (trailing bytes are TPM_RC_SIZE first, as in
+        // libtpms) and is then refused.
+        let vendor = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let value1 = TpmRc::VALUE.with_parameter(1);
+        expect_rc(&mut e, TpmCc::GET_CAPABILITY, &[], &[], &vendor, value1);
+        let long = [&vendor[..], &[0]].concat();
+        expect_rc(&mut e, TpmCc::GET_CAPABILITY, &[], &[], &long, TpmRc::SIZE);
         let good = [0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 0, 1];
         expect_rc(
             &mut e,

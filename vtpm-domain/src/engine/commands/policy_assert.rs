@@ -6,7 +6,7 @@
 //!   of TPM2_PolicySecret (`policy.rs`), the ticket tagged TPM_ST_AUTH_SIGNED.
 //! - §23.5 TPM2_PolicyTicket: replays a TPM2_PolicySigned/Secret authorization from its ticket
 //!   (the timeout buffer's top bit marks a ticket that expires on TPM Reset, as this TPM issues
-//!   them).
+//!   them); not in trial sessions (TPM_RC_ATTRIBUTES, as libtpms).
 //! - §23.16 TPM2_PolicyAuthorize: replaces an approved policyDigest by `H(H(0…0 ||
 //!   TPM_CC_PolicyAuthorize || keySign) || policyRef)` given a TPM2_VerifySignature ticket over
 //!   `H_keyNameAlg(approvedPolicy || policyRef)`.
@@ -182,6 +182,10 @@ fn policy_ticket(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let auth_name: Tpm2bName = ctx.param()?;
     let ticket: TpmtTkAuth = ctx.param()?;
     ctx.finish()?;
+    // A trial session has no use for a ticket: it may assert the authorization itself.
+    if session(e, ctx)?.kind == SessionKind::Trial {
+        return Err(TpmRc::ATTRIBUTES.with_handle(1));
+    }
     let raw: [u8; 8] = timeout_buf
         .as_bytes()
         .try_into()
@@ -334,17 +338,19 @@ impl Op {
     }
 
     /// `a op b` for two big-endian numbers of the same length (the reference implementation's
-    /// PolicySptCheckCondition).
+    /// PolicySptCheckCondition). Signed comparisons follow part 4's SignedCompareB: with
+    /// different sign bits the negative one is smaller; two negative operands compare in the
+    /// reverse of their unsigned order (so 0x81 > 0x82, as on every TPM built from the
+    /// reference code and as tpm2-tools' tests expect).
     fn holds(self, a: &[u8], b: &[u8]) -> bool {
         use core::cmp::Ordering;
         let unsigned = a.cmp(b);
-        // Two's complement: with different sign bits the negative one is smaller; with the
-        // same sign the unsigned order is the signed order.
-        let sign = |x: &[u8]| x.first().is_some_and(|f| f & 0x80 != 0);
-        let signed = match (sign(a), sign(b)) {
+        let negative = |x: &[u8]| x.first().is_some_and(|f| f & 0x80 != 0);
+        let signed = match (negative(a), negative(b)) {
             (true, false) => Ordering::Less,
             (false, true) => Ordering::Greater,
-            _ => unsigned,
+            (true, true) => unsigned.reverse(),
+            (false, false) => unsigned,
         };
         match self {
             Self::Eq => unsigned == Ordering::Equal,
@@ -437,7 +443,117 @@ fn policy_counter_timer(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::boxed::Box;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use tpm2::cc::TpmCc;
+    use tpm2::handle::TpmHandle;
+    use tpm2::rc::TpmRc;
+    use tpm2::response::Response;
+    use tpm2::structures::{Tpm2bDigest, Tpm2bName, Tpm2bNonce, Tpm2bTimeout, TpmtTkAuth};
+    use tpm2::{Marshal as _, Reader, Unmarshal as _};
+
     use super::Op;
+    use crate::engine::Engine;
+    use crate::engine::testutil::{self, expect_rc, run};
+
+    /// A policy session (SHA-256, no salt, no bind).
+    fn policy_session(e: &mut Engine) -> TpmHandle {
+        let mut p = Tpm2bNonce::new(&[0x5A; 16]).unwrap().to_bytes();
+        p.extend([0, 0, 1, 0, 0x10, 0, 0x0B]);
+        let (rc, rsp) = run(
+            e,
+            TpmCc::START_AUTH_SESSION,
+            &[TpmHandle::NULL, TpmHandle::NULL],
+            &[],
+            &p,
+        );
+        assert_eq!(rc, TpmRc::SUCCESS);
+        Response::parse(&rsp, TpmCc::START_AUTH_SESSION)
+            .unwrap()
+            .handle
+            .unwrap()
+    }
+
+    /// TPM2_PolicySecret(owner) without nonceTPM, expiring in `seconds`: timeout and ticket.
+    fn secret_ticket(e: &mut Engine, seconds: i32) -> (Tpm2bTimeout, TpmtTkAuth) {
+        let s = policy_session(e);
+        let mut p = Tpm2bNonce::empty().to_bytes();
+        p.extend(Tpm2bDigest::empty().to_bytes());
+        p.extend(Tpm2bNonce::new(b"r").unwrap().to_bytes());
+        p.extend((-seconds).to_be_bytes());
+        let (rc, rsp) = run(
+            e,
+            TpmCc::POLICY_SECRET,
+            &[TpmHandle::OWNER, s],
+            &[testutil::pw()],
+            &p,
+        );
+        assert_eq!(rc, TpmRc::SUCCESS);
+        let r = Response::parse(&rsp, TpmCc::POLICY_SECRET).unwrap();
+        let mut rd = Reader::new(r.parameters);
+        let out = (
+            Tpm2bTimeout::unmarshal(&mut rd).unwrap(),
+            TpmtTkAuth::unmarshal(&mut rd).unwrap(),
+        );
+        expect_rc(
+            e,
+            TpmCc::FLUSH_CONTEXT,
+            &[],
+            &[],
+            &s.0.to_be_bytes(),
+            TpmRc::SUCCESS,
+        );
+        out
+    }
+
+    fn ticket_params(timeout: &Tpm2bTimeout, ticket: &TpmtTkAuth) -> Vec<u8> {
+        let mut p = timeout.to_bytes();
+        p.extend(Tpm2bDigest::empty().to_bytes());
+        p.extend(Tpm2bNonce::new(b"r").unwrap().to_bytes());
+        p.extend(
+            Tpm2bName::new(&TpmHandle::OWNER.0.to_be_bytes())
+                .unwrap()
+                .to_bytes(),
+        );
+        ticket.marshal(&mut p);
+        p
+    }
+
+    #[test]
+    fn tickets_expire_with_the_clock_and_on_tpm_reset() {
+        let platform = testutil::TestPlatform::new(5);
+        let clock = platform.clock();
+        let mut e = Engine::manufacture(Box::new(platform));
+        expect_rc(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0], TpmRc::SUCCESS);
+        clock.set(10_000);
+        let (timeout, ticket) = secret_ticket(&mut e, 5);
+        assert_eq!(timeout.as_bytes()[0] >> 7, 1, "expires on TPM Reset");
+        let p = ticket_params(&timeout, &ticket);
+        let s = policy_session(&mut e);
+        expect_rc(&mut e, TpmCc::POLICY_TICKET, &[s], &[], &p, TpmRc::SUCCESS);
+        // Past its timeout.
+        clock.advance(6_000);
+        let expired = TpmRc::EXPIRED.with_parameter(1);
+        expect_rc(&mut e, TpmCc::POLICY_TICKET, &[s], &[], &p, expired);
+
+        // A fresh ticket, then a TPM Reset: resetCount is in its HMAC.
+        let (timeout, ticket) = secret_ticket(&mut e, 100);
+        let p = ticket_params(&timeout, &ticket);
+        expect_rc(&mut e, TpmCc::POLICY_TICKET, &[s], &[], &p, TpmRc::SUCCESS);
+        expect_rc(&mut e, TpmCc::SHUTDOWN, &[], &[], &[0, 0], TpmRc::SUCCESS);
+        e.power_on();
+        expect_rc(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0], TpmRc::SUCCESS);
+        let s = policy_session(&mut e);
+        let bad = TpmRc::TICKET.with_parameter(5);
+        expect_rc(&mut e, TpmCc::POLICY_TICKET, &[s], &[], &p, bad);
+        assert_eq!(
+            e.state.vol.sessions[&s.0].policy.digest,
+            vec![0u8; 32],
+            "the refused ticket left the session's digest alone"
+        );
+    }
 
     #[test]
     fn comparisons_follow_tpm_eo() {
@@ -446,7 +562,9 @@ mod tests {
         assert!(Op::Neq.holds(&small, &big));
         assert!(Op::UnsignedGt.holds(&big, &small) && !Op::UnsignedGt.holds(&big, &big));
         assert!(Op::UnsignedGt.holds(&neg, &big), "0xFFFF is large unsigned");
-        assert!(Op::SignedLt.holds(&neg, &small), "0xFFFF is -1 signed");
+        assert!(Op::SignedLt.holds(&neg, &small), "0xFFFF is negative");
+        // Two negatives: the reference code's order, the reverse of the unsigned one.
+        assert!(Op::SignedGt.holds(&[0x81], &[0x82]) && Op::SignedLt.holds(&[0x82], &[0x81]));
         assert!(Op::SignedGt.holds(&small, &neg));
         assert!(Op::SignedGe.holds(&small, &small) && Op::UnsignedLe.holds(&small, &small));
         assert!(Op::UnsignedLt.holds(&small, &big) && Op::SignedLe.holds(&neg, &neg));

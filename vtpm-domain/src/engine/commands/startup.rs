@@ -40,9 +40,7 @@ pub(crate) const ENTRIES: &[Entry] = &[
 fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let su: TpmSu = ctx.param()?;
     ctx.finish()?;
-    if e.state.vol.started {
-        return Err(TpmRc::INITIALIZE);
-    }
+    // (A second TPM2_Startup never gets here: the dispatcher refuses it.)
     let locality = e.locality;
     // PC Client: TPM2_Startup comes from locality 0, or 3 for an H-CRTM start.
     if locality != 0 && locality != 3 {
