@@ -333,20 +333,37 @@ fn one(
     }
 }
 
-/// The first line of a failed test's log that names the failure.
+/// The line of a failed test's log that names the failure: the TPM error reported just before
+/// the failing command (`ERROR: Esys_…(0x…) - …`) and the command (`… on line N failed`),
+/// else the first error line. The helper's `realpath` complaint, printed by every test given by
+/// an absolute path, and dbus-run-session's file-limit warning are noise.
 fn first_error(log: &str) -> String {
+    let noise =
+        |l: &str| l.contains("realpath") || l.contains("dbus-daemon") || l.contains("WARNING");
+    let lines: Vec<&str> = log.lines().collect();
+    let failed = lines
+        .iter()
+        .rposition(|l| l.contains(" on line ") && l.contains("failed") && !noise(l));
+    let tpm_error = |upto: usize| {
+        lines[..upto]
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("ERROR: Esys_") || l.starts_with("ERROR: Tss2_"))
+            .map(|l| l.trim_start_matches("ERROR: "))
+    };
     let markers = ["ERROR", "failed", "Error", "error", "FAIL"];
-    let hit = log
-        .lines()
-        .find(|l| {
-            markers.iter().any(|m| l.contains(m))
-                && !l.contains("WARNING")
-                // dbus-run-session's complaint about the file limit is noise.
-                && !l.contains("dbus-daemon")
-        })
-        .or_else(|| log.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("");
-    let mut s: String = hit.trim().chars().take(160).collect();
+    let s: String = match failed {
+        Some(i) => match tpm_error(i) {
+            Some(e) => format!("{} | {}", e.trim(), lines[i].trim()),
+            None => lines[i].trim().to_string(),
+        },
+        None => lines
+            .iter()
+            .find(|l| markers.iter().any(|m| l.contains(m)) && !noise(l))
+            .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
+            .map_or_else(String::new, |l| l.trim().to_string()),
+    };
+    let mut s: String = s.chars().take(220).collect();
     if s.is_empty() {
         s = "(no output)".into();
     }
@@ -434,4 +451,28 @@ fn wait_for_port(port: u16) -> Result {
         thread::sleep(Duration::from_millis(50));
     }
     Err(format!("the TPM did not listen on port {port} within 20 s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_error;
+
+    #[test]
+    fn failure_reason_names_the_tpm_error_and_the_command() {
+        let log = "realpath: /x//y.sh: No such file or directory\n\
+                   realpath \"$script\" on line 239 failed: 1\n\
+                   ERROR: Esys_Commit(0x143) - tpm:error(2.0): command code not supported\n\
+                   ERROR: Unable to run commit\n\
+                   tpm2 commit -c key.ctx on line 280 failed: 5\n";
+        assert_eq!(
+            first_error(log),
+            "Esys_Commit(0x143) - tpm:error(2.0): command code not supported | \
+             tpm2 commit -c key.ctx on line 280 failed: 5"
+        );
+        assert_eq!(
+            first_error("FAIL: no output here\n"),
+            "FAIL: no output here"
+        );
+        assert_eq!(first_error(""), "(no output)");
+    }
 }
