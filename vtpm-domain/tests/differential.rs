@@ -322,6 +322,13 @@ fn generator_is_deterministic_and_broad() {
         "HierarchyChangeAuth",
         "HierarchyControl",
         "ClearControl",
+        "Certify",
+        "CertifyCreation",
+        "GetTime",
+        "GetCommandAuditDigest",
+        "GetSessionAuditDigest",
+        "NV_Certify",
+        "SetCommandCodeAuditStatus",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

@@ -194,7 +194,9 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         if cc != TpmCc::GET_TEST_RESULT && cc != TpmCc::GET_CAPABILITY {
             return Err(TpmRc::FAILURE);
         }
-    } else if !engine.state.vol.started && cc != TpmCc::STARTUP {
+    } else if engine.state.vol.started == (cc == TpmCc::STARTUP) {
+        // Only TPM2_Startup before TPM2_Startup, and never again after it (libtpms checks
+        // this before anything else of the command).
         return Err(TpmRc::INITIALIZE);
     }
 
