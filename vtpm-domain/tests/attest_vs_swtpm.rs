@@ -24,11 +24,11 @@ use tpm2::rc::TpmRc;
 use tpm2::response::Response;
 use tpm2::st::{TpmEccCurve, TpmSt};
 use tpm2::structures::{
-    PublicDetail, Tpm2bAttest, Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bEccParameter,
-    Tpm2bNonce, Tpm2bPublic, Tpm2bSecretDigest, Tpm2bSecretEccParameter, Tpm2bSensitive,
-    TpmaNv, TpmaObject, TpmlCc, TpmsAttest, TpmsEccParms, TpmsEccPoint, TpmsNvPublic,
-    TpmsSchemeHash, TpmtEccScheme, TpmtKdfScheme, TpmtPublic, TpmtSensitive, TpmtSigScheme,
-    TpmtSignature, TpmtSymDefObject, TpmtTkCreation, TpmuAttest, TpmuSensitiveComposite,
+    PublicDetail, Tpm2bAttest, Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bEccParameter, Tpm2bNonce,
+    Tpm2bPublic, Tpm2bSecretDigest, Tpm2bSecretEccParameter, Tpm2bSensitive, TpmaNv, TpmaObject,
+    TpmlCc, TpmsAttest, TpmsEccParms, TpmsEccPoint, TpmsNvPublic, TpmsSchemeHash, TpmtEccScheme,
+    TpmtKdfScheme, TpmtPublic, TpmtSensitive, TpmtSigScheme, TpmtSignature, TpmtSymDefObject,
+    TpmtTkCreation, TpmuAttest, TpmuSensitiveComposite,
 };
 use tpm2::{Marshal, Reader, Unmarshal};
 use vtpm_domain::engine::crypto::hash::digest;
@@ -88,7 +88,10 @@ fn load_ecc(p: &mut Pair, label: &[u8], attributes: u32, scheme: TpmtEccScheme) 
     .to_bytes();
     Tpm2bPublic::from(public).marshal(&mut params);
     NULL.marshal(&mut params);
-    let rsp = p.same("TPM2_LoadExternal", &cmd(TpmCc::LOAD_EXTERNAL, &[], &[], &params));
+    let rsp = p.same(
+        "TPM2_LoadExternal",
+        &cmd(TpmCc::LOAD_EXTERNAL, &[], &[], &params),
+    );
     assert_eq!(rc_of(&rsp), TpmRc::SUCCESS, "TPM2_LoadExternal");
     Response::parse(&rsp, TpmCc::LOAD_EXTERNAL)
         .unwrap()
@@ -123,13 +126,13 @@ fn both_attest(
     p: &mut Pair,
     what: &str,
     cc: TpmCc,
-    c: &[u8],
+    command: &[u8],
     tag: TpmSt,
     attested_equal: bool,
     verify_key: Option<TpmHandle>,
 ) -> (TpmsAttest, TpmsAttest) {
     let t0 = std::time::Instant::now();
-    let (a, b) = p.both_ok(what, cc, c);
+    let (a, b) = p.both_ok(what, cc, command);
     eprintln!("{what}: both in {:?}", t0.elapsed());
     let (ours, theirs) = (parse_attest(&a), parse_attest(&b));
     assert_eq!(ours.0[..4], [0xff, b'T', b'C', b'G'], "{what}: magic");
@@ -141,24 +144,25 @@ fn both_attest(
     if attested_equal {
         assert_eq!(ours.1.attested, theirs.1.attested, "{what}: attested");
     }
-    match verify_key {
-        Some(h) => {
-            for (who, (bytes, _, sig)) in [("ours", &ours), ("swtpm's", &theirs)] {
-                let d = digest(HashAlg::Sha256, &[bytes]);
-                let mut v = Tpm2bDigest::new(&d).unwrap().to_bytes();
-                sig.marshal(&mut v);
-                let (x, y) = p.both(&cmd(TpmCc::VERIFY_SIGNATURE, &[h], &[], &v));
-                assert_eq!(
-                    (rc_of(&x), rc_of(&y)),
-                    (TpmRc::SUCCESS, TpmRc::SUCCESS),
-                    "{what}: {who} signature"
-                );
-            }
+    if let Some(h) = verify_key {
+        for (who, (bytes, _, sig)) in [("ours", &ours), ("swtpm's", &theirs)] {
+            let dig = digest(HashAlg::Sha256, &[bytes]);
+            let mut params = Tpm2bDigest::new(&dig).unwrap().to_bytes();
+            sig.marshal(&mut params);
+            let (rsp_a, rsp_b) = p.both(&cmd(TpmCc::VERIFY_SIGNATURE, &[h], &[], &params));
+            assert_eq!(
+                (rc_of(&rsp_a), rc_of(&rsp_b)),
+                (TpmRc::SUCCESS, TpmRc::SUCCESS),
+                "{what}: {who} signature"
+            );
         }
-        None => {
-            assert_eq!(ours.2, TpmtSignature::Null, "{what}: NULL signature");
-            assert_eq!(theirs.2, TpmtSignature::Null, "{what}: swtpm's NULL signature");
-        }
+    } else {
+        assert_eq!(ours.2, TpmtSignature::Null, "{what}: NULL signature");
+        assert_eq!(
+            theirs.2,
+            TpmtSignature::Null,
+            "{what}: swtpm's NULL signature"
+        );
     }
     (ours.1, theirs.1)
 }
@@ -166,13 +170,21 @@ fn both_attest(
 #[test]
 fn certify_and_get_time() {
     let mut p = Pair::new(b"attest_vs_swtpm certify");
-    let key = load_ecc(&mut p, b"signer", SIGN, TpmtEccScheme::Ecdsa(TpmsSchemeHash {
-        hash_alg: SHA256,
-    }));
+    let key = load_ecc(
+        &mut p,
+        b"signer",
+        SIGN,
+        TpmtEccScheme::Ecdsa(TpmsSchemeHash { hash_alg: SHA256 }),
+    );
     let other = load_ecc(&mut p, b"other", DECRYPT, TpmtEccScheme::Null);
     let pw2 = [pw(), pw()];
     let certify = |object: TpmHandle, signer: TpmHandle, s: &TpmtSigScheme| {
-        cmd(TpmCc::CERTIFY, &[object, signer], &pw2, &attest_params(b"certify nonce", s))
+        cmd(
+            TpmCc::CERTIFY,
+            &[object, signer],
+            &pw2,
+            &attest_params(b"certify nonce", s),
+        )
     };
     let (ours, _) = both_attest(
         &mut p,
@@ -206,7 +218,11 @@ fn certify_and_get_time() {
     assert_eq!(ours.qualified_signer.as_bytes(), &NULL.0.to_be_bytes());
     // Errors: a decrypt key signs nothing; another scheme than the key's; no object.
     let errors: [(&str, Vec<u8>, TpmRc); 4] = [
-        ("decrypt key", certify(key, other, &ecdsa()), TpmRc::KEY.with_handle(2)),
+        (
+            "decrypt key",
+            certify(key, other, &ecdsa()),
+            TpmRc::KEY.with_handle(2),
+        ),
         (
             "other hash",
             certify(
@@ -219,7 +235,11 @@ fn certify_and_get_time() {
             TpmRc::SCHEME.with_parameter(2),
         ),
         // TPMI_DH_OBJECT has no "+": TPM_RH_NULL is a handle of the wrong type.
-        ("NULL object", certify(NULL, key, &ecdsa()), TpmRc::VALUE.with_handle(1)),
+        (
+            "NULL object",
+            certify(NULL, key, &ecdsa()),
+            TpmRc::VALUE.with_handle(1),
+        ),
         // Beyond the transient slots of both: no TPMI_DH_OBJECT either.
         (
             "missing object",
@@ -233,7 +253,12 @@ fn certify_and_get_time() {
 
     // TPM2_GetTime: the privacy administrator is the endorsement hierarchy.
     let get_time = |admin: TpmHandle, signer: TpmHandle| {
-        cmd(TpmCc::GET_TIME, &[admin, signer], &pw2, &attest_params(b"t", &ecdsa()))
+        cmd(
+            TpmCc::GET_TIME,
+            &[admin, signer],
+            &pw2,
+            &attest_params(b"t", &ecdsa()),
+        )
     };
     let (ours, theirs) = both_attest(
         &mut p,
@@ -259,8 +284,14 @@ fn certify_and_get_time() {
         unreachable!()
     };
     assert_eq!(
-        (ot.time.clock_info.reset_count, ot.time.clock_info.restart_count),
-        (tt.time.clock_info.reset_count, tt.time.clock_info.restart_count)
+        (
+            ot.time.clock_info.reset_count,
+            ot.time.clock_info.restart_count
+        ),
+        (
+            tt.time.clock_info.reset_count,
+            tt.time.clock_info.restart_count
+        )
     );
     both_attest(
         &mut p,
@@ -277,7 +308,11 @@ fn certify_and_get_time() {
             get_time(OWNER, key),
             TpmRc::VALUE.with_handle(1),
         ),
-        ("decrypt key", get_time(ENDORSEMENT, other), TpmRc::KEY.with_handle(2)),
+        (
+            "decrypt key",
+            get_time(ENDORSEMENT, other),
+            TpmRc::KEY.with_handle(2),
+        ),
     ] {
         p.same_error(what, &c, want);
     }
@@ -352,14 +387,18 @@ fn certify_creation_cmd(
 fn certify_creation() {
     let mut p = Pair::new(b"attest_vs_swtpm creation");
     let key = load_ecc(&mut p, b"signer", SIGN, TpmtEccScheme::Null);
-    let (h, [ours, theirs]) = primary(&mut p);
+    let (prim, [ours, theirs]) = primary(&mut p);
     // Each TPM certifies its own ticket; the attested Name is its own key's.
     for (who, (name, hash, ticket), which) in [("ours", &ours, 0), ("swtpm's", &theirs, 1)] {
-        let c = certify_creation_cmd(key, h, hash, ticket);
-        let rsp = if which == 0 { p.ours(&c) } else { p.swtpm(&c) };
+        let command = certify_creation_cmd(key, prim, hash, ticket);
+        let rsp = if which == 0 {
+            p.ours(&command)
+        } else {
+            p.swtpm(&command)
+        };
         assert_eq!(rc_of(&rsp), TpmRc::SUCCESS, "{who} certify creation");
-        let r = Response::parse(&rsp, TpmCc::CERTIFY_CREATION).unwrap();
-        let (_, a, _) = parse_attest(r.parameters);
+        let parsed = Response::parse(&rsp, TpmCc::CERTIFY_CREATION).unwrap();
+        let (_, a, _) = parse_attest(parsed.parameters);
         let TpmuAttest::Creation(info) = &a.attested else {
             panic!("{who}: not a creation attestation")
         };
@@ -367,7 +406,7 @@ fn certify_creation() {
         assert_eq!(info.creation_hash.as_bytes(), &hash[..], "{who}");
     }
     // The other TPM's ticket, a changed hash, a wrong tag: the same codes on both.
-    let mut bad_tag = certify_creation_cmd(key, h, &ours.1, &ours.2);
+    let mut bad_tag = certify_creation_cmd(key, prim, &ours.1, &ours.2);
     let at = bad_tag.len() - 2 - ours.2.digest.as_bytes().len() - 4 - 2;
     bad_tag[at..at + 2].copy_from_slice(&TpmSt::HASHCHECK.0.to_be_bytes());
     let mut other_hash = ours.1.clone();
@@ -376,33 +415,38 @@ fn certify_creation() {
         hierarchy: NULL,
         digest: Tpm2bDigest::empty(),
     };
-    for (what, c, want) in [
+    for (what, command, want) in [
         (
             "foreign ticket",
-            certify_creation_cmd(key, h, &ours.1, &TpmtTkCreation {
-                hierarchy: OWNER,
-                digest: Tpm2bDigest::new(&[7; 64]).unwrap(),
-            }),
+            certify_creation_cmd(
+                key,
+                prim,
+                &ours.1,
+                &TpmtTkCreation {
+                    hierarchy: OWNER,
+                    digest: Tpm2bDigest::new(&[7; 64]).unwrap(),
+                },
+            ),
             TpmRc::TICKET.with_parameter(4),
         ),
         (
             "changed hash",
-            certify_creation_cmd(key, h, &other_hash, &ours.2),
+            certify_creation_cmd(key, prim, &other_hash, &ours.2),
             TpmRc::TICKET.with_parameter(4),
         ),
         (
             "NULL ticket",
-            certify_creation_cmd(key, h, &ours.1, &null_ticket),
+            certify_creation_cmd(key, prim, &ours.1, &null_ticket),
             TpmRc::TICKET.with_parameter(4),
         ),
         ("bad tag", bad_tag, TpmRc::TAG.with_parameter(4)),
         (
             "signer is not a key",
-            certify_creation_cmd(h, key, &ours.1, &ours.2),
+            certify_creation_cmd(prim, key, &ours.1, &ours.2),
             TpmRc::TICKET.with_parameter(4),
         ),
     ] {
-        let rsp = p.same_rc(what, &c).0;
+        let rsp = p.same_rc(what, &command).0;
         eprintln!("certify creation {what}: {}", rc_of(&rsp));
         if what != "signer is not a key" {
             assert_eq!(rc_of(&rsp), want, "{what}");
@@ -420,27 +464,44 @@ fn nv_public(h: u32, attrs: u32, size: u16) -> TpmsNvPublic {
     }
 }
 
-fn nv_certify_cmd(signer: TpmHandle, auth: TpmHandle, index: u32, size: u16, offset: u16) -> Vec<u8> {
+fn nv_certify_cmd(
+    signer: TpmHandle,
+    auth: TpmHandle,
+    index: u32,
+    size: u16,
+    offset: u16,
+) -> Vec<u8> {
     let mut v = attest_params(b"nv", &TpmtSigScheme::Null);
     v.extend(size.to_be_bytes());
     v.extend(offset.to_be_bytes());
-    cmd(TpmCc::NV_CERTIFY, &[signer, auth, TpmHandle(index)], &[pw(), pw()], &v)
+    cmd(
+        TpmCc::NV_CERTIFY,
+        &[signer, auth, TpmHandle(index)],
+        &[pw(), pw()],
+        &v,
+    )
 }
 
 #[test]
 fn nv_certify() {
     let mut p = Pair::new(b"attest_vs_swtpm nv");
-    let key = load_ecc(&mut p, b"signer", SIGN, TpmtEccScheme::Ecdsa(TpmsSchemeHash {
-        hash_alg: SHA256,
-    }));
+    let key = load_ecc(
+        &mut p,
+        b"signer",
+        SIGN,
+        TpmtEccScheme::Ecdsa(TpmsSchemeHash { hash_alg: SHA256 }),
+    );
     let index = 0x0150_0020;
     let attrs = TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE | TpmaNv::OWNERREAD | TpmaNv::OWNERWRITE;
     let public = nv_public(index, attrs, 64);
-    let mut v = Tpm2bAuth::empty().to_bytes();
+    let mut define = Tpm2bAuth::empty().to_bytes();
     let body = public.to_bytes();
-    v.extend(u16::try_from(body.len()).unwrap().to_be_bytes());
-    v.extend(body);
-    let rsp = p.same("define", &cmd(TpmCc::NV_DEFINE_SPACE, &[OWNER], &[pw()], &v));
+    define.extend(u16::try_from(body.len()).unwrap().to_be_bytes());
+    define.extend(body);
+    let rsp = p.same(
+        "define",
+        &cmd(TpmCc::NV_DEFINE_SPACE, &[OWNER], &[pw()], &define),
+    );
     assert_eq!(rc_of(&rsp), TpmRc::SUCCESS);
     // Unwritten: TPM_RC_NV_UNINITIALIZED.
     p.same_error(
@@ -449,13 +510,24 @@ fn nv_certify() {
         TpmRc::NV_UNINITIALIZED,
     );
     let payload: Vec<u8> = (0u8..64).collect();
-    let mut w = u16::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
-    w.extend(&payload);
-    w.extend(0u16.to_be_bytes());
-    let write = cmd(TpmCc::NV_WRITE, &[TpmHandle(index), TpmHandle(index)], &[pw()], &w);
+    let mut write_params = u16::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+    write_params.extend(&payload);
+    write_params.extend(0u16.to_be_bytes());
+    let write = cmd(
+        TpmCc::NV_WRITE,
+        &[TpmHandle(index), TpmHandle(index)],
+        &[pw()],
+        &write_params,
+    );
     assert_eq!(rc_of(&p.same("write", &write)), TpmRc::SUCCESS);
     for (what, auth, size, offset, tag) in [
-        ("range by the index", TpmHandle(index), 16, 8, TpmSt::ATTEST_NV),
+        (
+            "range by the index",
+            TpmHandle(index),
+            16,
+            8,
+            TpmSt::ATTEST_NV,
+        ),
         ("range by the owner", OWNER, 64, 0, TpmSt::ATTEST_NV),
         ("digest", TpmHandle(index), 0, 0, TpmSt::ATTEST_NV_DIGEST),
         ("last byte", OWNER, 1, 63, TpmSt::ATTEST_NV),
@@ -470,8 +542,8 @@ fn nv_certify() {
             Some(key),
         );
         if let TpmuAttest::Nv(n) = &ours.attested {
-            let (o, s) = (usize::from(offset), usize::from(size));
-            assert_eq!(n.nv_contents.as_bytes(), &payload[o..o + s], "{what}");
+            let (off, len) = (usize::from(offset), usize::from(size));
+            assert_eq!(n.nv_contents.as_bytes(), &payload[off..off + len], "{what}");
         }
     }
     let (ours, _) = both_attest(
@@ -649,15 +721,21 @@ fn command_audit_matches_swtpm() {
 
 /// TPM2_StartAuthSession of an unbound, unsalted HMAC session (SHA-256, no symmetric).
 fn start_hmac_session(p: &mut Pair) -> TpmHandle {
-    let mut v = Tpm2bNonce::new(&[0x11; 16]).unwrap().to_bytes();
-    v.extend([0, 0]); // encryptedSalt
-    v.push(0); // TPM_SE_HMAC
-    v.extend(TpmAlgId::NULL.to_bytes());
-    v.extend(SHA256.to_bytes());
-    let c = cmd(TpmCc::START_AUTH_SESSION, &[NULL, NULL], &[], &v);
-    let (a, b) = p.both(&c);
-    let ha = Response::parse(&a, TpmCc::START_AUTH_SESSION).unwrap().handle.unwrap();
-    let hb = Response::parse(&b, TpmCc::START_AUTH_SESSION).unwrap().handle.unwrap();
+    let mut params = Tpm2bNonce::new(&[0x11; 16]).unwrap().to_bytes();
+    params.extend([0, 0]); // encryptedSalt
+    params.push(0); // TPM_SE_HMAC
+    params.extend(TpmAlgId::NULL.to_bytes());
+    params.extend(SHA256.to_bytes());
+    let command = cmd(TpmCc::START_AUTH_SESSION, &[NULL, NULL], &[], &params);
+    let (a, b) = p.both(&command);
+    let ha = Response::parse(&a, TpmCc::START_AUTH_SESSION)
+        .unwrap()
+        .handle
+        .unwrap();
+    let hb = Response::parse(&b, TpmCc::START_AUTH_SESSION)
+        .unwrap()
+        .handle
+        .unwrap();
     assert_eq!(ha, hb, "session handles");
     ha
 }
@@ -665,9 +743,12 @@ fn start_hmac_session(p: &mut Pair) -> TpmHandle {
 #[test]
 fn session_audit_matches_swtpm() {
     let mut p = Pair::new(b"attest_vs_swtpm session audit");
-    let key = load_ecc(&mut p, b"signer", SIGN, TpmtEccScheme::Ecdsa(TpmsSchemeHash {
-        hash_alg: SHA256,
-    }));
+    let key = load_ecc(
+        &mut p,
+        b"signer",
+        SIGN,
+        TpmtEccScheme::Ecdsa(TpmsSchemeHash { hash_alg: SHA256 }),
+    );
     let session = start_hmac_session(&mut p);
     let get = |signer: TpmHandle, s: TpmHandle| {
         cmd(
@@ -678,7 +759,11 @@ fn session_audit_matches_swtpm() {
         )
     };
     // Not yet an audit session.
-    p.same_error("not audited", &get(key, session), TpmRc::TYPE.with_handle(3));
+    p.same_error(
+        "not audited",
+        &get(key, session),
+        TpmRc::TYPE.with_handle(3),
+    );
     // Audit two TPM2_Hash commands (no key: the HMAC is empty on both).
     let audit = TpmsAuthCommand {
         session_handle: session,
@@ -688,7 +773,11 @@ fn session_audit_matches_swtpm() {
     };
     for i in 0..2u8 {
         let (a, b) = p.both(&hash_cmd(&[i; 5], std::slice::from_ref(&audit)));
-        assert_eq!((rc_of(&a), rc_of(&b)), (TpmRc::SUCCESS, TpmRc::SUCCESS), "audited hash");
+        assert_eq!(
+            (rc_of(&a), rc_of(&b)),
+            (TpmRc::SUCCESS, TpmRc::SUCCESS),
+            "audited hash"
+        );
     }
     let (ours, _) = both_attest(
         &mut p,
@@ -726,7 +815,11 @@ fn session_audit_matches_swtpm() {
         TpmRc::VALUE.with_handle(3),
     );
     let rsp = p.same("absent session", &get(key, TpmHandle(0x0200_0005)));
-    assert_eq!(rc_of(&rsp), TpmRc(TpmRc::REFERENCE_H0.0 + 2), "absent session");
+    assert_eq!(
+        rc_of(&rsp),
+        TpmRc(TpmRc::REFERENCE_H0.0 + 2),
+        "absent session"
+    );
     p.same_error(
         "owner as privacy admin",
         &cmd(

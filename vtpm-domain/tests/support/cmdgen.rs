@@ -1773,7 +1773,11 @@ impl Gen {
         };
         let signer = obj(self);
         let mut head = {
-            let n = if self.rng.chance(1, 12) { 67 } else { self.rng.below(20) };
+            let n = if self.rng.chance(1, 12) {
+                67
+            } else {
+                self.rng.below(20)
+            };
             let nonce = self.rng.bytes(n);
             let scheme = match self.rng.below(5) {
                 0 => B::new().u16(ALG_HMAC).u16(ALG_SHA256).done(),
@@ -1808,7 +1812,11 @@ impl Gen {
         let c = match turn % 7 {
             0 => {
                 let object = obj(self);
-                Cmd::new("Certify", CC_CERTIFY).h(object).h(signer).pw().pw()
+                Cmd::new("Certify", CC_CERTIFY)
+                    .h(object)
+                    .h(signer)
+                    .pw()
+                    .pw()
             }
             1 => {
                 let hash = self.rng.bytes(32);
@@ -1861,7 +1869,13 @@ impl Gen {
             }
             _ => {
                 // Commands every target implements and answers alike.
-                let pool = [CC_GET_RANDOM, CC_HASH, CC_PCR_READ, CC_PCR_EXTEND, 0x2000_0001];
+                let pool = [
+                    CC_GET_RANDOM,
+                    CC_HASH,
+                    CC_PCR_READ,
+                    CC_PCR_EXTEND,
+                    0x2000_0001,
+                ];
                 let list = |g: &mut Self| {
                     let n = g.rng.below(3);
                     let mut b = B::new().u32(n as u32);
@@ -1876,11 +1890,14 @@ impl Gen {
                     .pick(&[ALG_NULL, ALG_NULL, ALG_SHA256, ALG_SHA384, 0x0099]);
                 let auth = self.rng.pick(&[RH_OWNER, RH_PLATFORM, RH_ENDORSEMENT]);
                 self.push(
-                    Cmd::new("SetCommandCodeAuditStatus", CC_SET_COMMAND_CODE_AUDIT_STATUS)
-                        .h(H::Fixed(auth))
-                        .pw()
-                        .p(B::new().u16(alg).raw(&set).raw(&clear).done())
-                        .cmp(Cmp::Full),
+                    Cmd::new(
+                        "SetCommandCodeAuditStatus",
+                        CC_SET_COMMAND_CODE_AUDIT_STATUS,
+                    )
+                    .h(H::Fixed(auth))
+                    .pw()
+                    .p(B::new().u16(alg).raw(&set).raw(&clear).done())
+                    .cmp(Cmp::Full),
                 );
                 return;
             }

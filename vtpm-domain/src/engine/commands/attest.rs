@@ -42,10 +42,9 @@ use tpm2::handle::TpmHandle;
 use tpm2::rc::TpmRc;
 use tpm2::structures::{
     MAX_NV_BUFFER_SIZE, Tpm2bAttest, Tpm2bData, Tpm2bDigest, Tpm2bMaxNvBuffer, Tpm2bName,
-    TpmaObject, TpmsAttest, TpmsCertifyInfo, TpmsClockInfo, TpmsCommandAuditInfo,
-    TpmsCreationInfo, TpmsNvCertifyInfo, TpmsNvDigestCertifyInfo, TpmsQuoteInfo,
-    TpmsSessionAuditInfo, TpmsTimeAttestInfo, TpmsTimeInfo, TpmtSigScheme, TpmtSignature,
-    TpmtTkCreation, TpmuAttest,
+    TpmaObject, TpmsAttest, TpmsCertifyInfo, TpmsClockInfo, TpmsCommandAuditInfo, TpmsCreationInfo,
+    TpmsNvCertifyInfo, TpmsNvDigestCertifyInfo, TpmsQuoteInfo, TpmsSessionAuditInfo,
+    TpmsTimeAttestInfo, TpmsTimeInfo, TpmtSigScheme, TpmtSignature, TpmtTkCreation, TpmuAttest,
 };
 
 use super::capability::firmware_version;
@@ -344,7 +343,12 @@ fn nv_certify(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     ctx.finish()?;
     let (h, auth, nv) = (ctx.handles[0], ctx.handles[1], ctx.handles[2]);
     let scheme = signing_scheme(e, h, 1, in_scheme, 2)?;
-    let index = e.state.perm.nv.get(nv).ok_or(TpmRc::HANDLE.with_handle(3))?;
+    let index = e
+        .state
+        .perm
+        .nv
+        .get(nv)
+        .ok_or(TpmRc::HANDLE.with_handle(3))?;
     read_access(auth, nv, index.attrs())?;
     let (size, offset) = (usize::from(size), usize::from(offset));
     if size + offset > usize::from(index.public.data_size) {
@@ -392,8 +396,7 @@ fn get_command_audit_digest(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> 
         audit_counter: audit.counter,
         digest_alg: audit.alg.alg(),
         audit_digest: Tpm2bDigest::new(&audit.digest).map_err(|_| TpmRc::FAILURE)?,
-        command_digest: Tpm2bDigest::new(&audit.commands_digest())
-            .map_err(|_| TpmRc::FAILURE)?,
+        command_digest: Tpm2bDigest::new(&audit.commands_digest()).map_err(|_| TpmRc::FAILURE)?,
     });
     attest_and_sign(e, ctx, h, &scheme, qualifying, attested)?;
     if h != TpmHandle::NULL {

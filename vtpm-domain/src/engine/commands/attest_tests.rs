@@ -389,7 +389,7 @@ fn plain_fw() -> u64 {
 #[test]
 fn certify_names_the_object_and_signs() {
     let mut e = engine();
-    let (key, k) = put_ecc(
+    let (key, ecc_key) = put_ecc(
         &mut e,
         0,
         SIGN,
@@ -405,13 +405,13 @@ fn certify_names_the_object_and_signs() {
     );
     assert_eq!(a.tag(), TpmSt::ATTEST_CERTIFY);
     assert_eq!(a.extra_data.as_bytes(), b"cert");
-    let o = e.state.object(obj).unwrap();
+    let certified = e.state.object(obj).unwrap();
     let TpmuAttest::Certify(c) = &a.attested else {
         panic!("not a certify attestation")
     };
-    assert_eq!(c.name.as_bytes(), &o.name[..]);
-    assert_eq!(c.qualified_name.as_bytes(), &o.qualified_name[..]);
-    assert!(p256_verifies(&k, &sha2::Sha256::digest(&bytes), &sig));
+    assert_eq!(c.name.as_bytes(), &certified.name[..]);
+    assert_eq!(c.qualified_name.as_bytes(), &certified.qualified_name[..]);
+    assert!(p256_verifies(&ecc_key, &sha2::Sha256::digest(&bytes), &sig));
     // Endorsement signer: no obfuscation.
     assert_eq!(a.firmware_version, plain_fw());
 
@@ -497,13 +497,8 @@ fn primary_with_ticket(e: &mut Engine) -> (TpmHandle, Vec<u8>, Vec<u8>, Vec<u8>)
     let mut p = alloc::vec![0, 4, 0, 0, 0, 0];
     tpm2::structures::Tpm2bPublic::from(template).marshal(&mut p);
     p.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    let (rc, rsp) = crate::engine::testutil::run(
-        e,
-        TpmCc::CREATE_PRIMARY,
-        &[TpmHandle::OWNER],
-        &[pw()],
-        &p,
-    );
+    let (rc, rsp) =
+        crate::engine::testutil::run(e, TpmCc::CREATE_PRIMARY, &[TpmHandle::OWNER], &[pw()], &p);
     assert_eq!(rc, TpmRc::SUCCESS);
     let r = tpm2::response::Response::parse(&rsp, TpmCc::CREATE_PRIMARY).unwrap();
     let mut rd = Reader::new(r.parameters);
@@ -523,9 +518,9 @@ fn primary_with_ticket(e: &mut Engine) -> (TpmHandle, Vec<u8>, Vec<u8>, Vec<u8>)
 #[test]
 fn certify_creation_checks_the_ticket() {
     let mut e = engine();
-    let (key, k) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
-    let (h, name, hash, ticket) = primary_with_ticket(&mut e);
-    assert_ne!(h, key);
+    let (key, ecc_key) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
+    let (prim, name, hash, ticket) = primary_with_ticket(&mut e);
+    assert_ne!(prim, key);
     let params = |hash: &[u8], ticket: &[u8]| {
         let mut p = Tpm2bData::new(b"n").unwrap().to_bytes();
         Tpm2bDigest::new(hash).unwrap().marshal(&mut p);
@@ -536,7 +531,7 @@ fn certify_creation_checks_the_ticket() {
     let (bytes, a, sig) = attest(
         &mut e,
         TpmCc::CERTIFY_CREATION,
-        &[key, h],
+        &[key, prim],
         &params(&hash, &ticket),
     );
     let TpmuAttest::Creation(c) = &a.attested else {
@@ -544,13 +539,16 @@ fn certify_creation_checks_the_ticket() {
     };
     assert_eq!(c.object_name.as_bytes(), &name[..]);
     assert_eq!(c.creation_hash.as_bytes(), &hash[..]);
-    assert!(p256_verifies(&k, &sha2::Sha256::digest(&bytes), &sig));
+    assert!(p256_verifies(&ecc_key, &sha2::Sha256::digest(&bytes), &sig));
     // The ticket is HMAC-SHA512(ownerProof, TPM_ST_CREATION || Name || creationHash).
     let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(&e.state.perm.sh_proof).unwrap();
     mac.update(&TpmSt::CREATION.0.to_be_bytes());
     mac.update(&name);
     mac.update(&hash);
-    assert_eq!(&ticket[ticket.len() - 64..], &mac.finalize().into_bytes()[..]);
+    assert_eq!(
+        &ticket[ticket.len() - 64..],
+        &mac.finalize().into_bytes()[..]
+    );
 
     let cc = TpmCc::CERTIFY_CREATION;
     let mut other = hash.clone();
@@ -560,15 +558,26 @@ fn certify_creation_checks_the_ticket() {
     forged[last] ^= 1;
     let mut endorsement = ticket.clone();
     endorsement[2..6].copy_from_slice(&TpmHandle::ENDORSEMENT.0.to_be_bytes());
-    for bad in [params(&other, &ticket), params(&hash, &forged), params(&hash, &endorsement)] {
-        expect_rc(&mut e, cc, &[key, h], &[pw()], &bad, TpmRc::TICKET.with_parameter(4));
+    for bad in [
+        params(&other, &ticket),
+        params(&hash, &forged),
+        params(&hash, &endorsement),
+    ] {
+        expect_rc(
+            &mut e,
+            cc,
+            &[key, prim],
+            &[pw()],
+            &bad,
+            TpmRc::TICKET.with_parameter(4),
+        );
     }
     let mut wrong_tag = ticket.clone();
     wrong_tag[0..2].copy_from_slice(&TpmSt::HASHCHECK.0.to_be_bytes());
     expect_rc(
         &mut e,
         cc,
-        &[key, h],
+        &[key, prim],
         &[pw()],
         &params(&hash, &wrong_tag),
         TpmRc::TAG.with_parameter(4),
@@ -578,7 +587,7 @@ fn certify_creation_checks_the_ticket() {
     expect_rc(
         &mut e,
         cc,
-        &[dec, h],
+        &[dec, prim],
         &[pw()],
         &params(&other, &ticket),
         TpmRc::KEY.with_handle(1),
@@ -588,7 +597,7 @@ fn certify_creation_checks_the_ticket() {
 #[test]
 fn get_time_attests_the_clock_in_the_clear() {
     let mut e = engine();
-    let (key, k) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
+    let (key, ecc_key) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
     let (bytes, a, sig) = attest(
         &mut e,
         TpmCc::GET_TIME,
@@ -596,17 +605,20 @@ fn get_time_attests_the_clock_in_the_clear() {
         &head(b"t", &TpmtSigScheme::Null),
     );
     assert_eq!(a.tag(), TpmSt::ATTEST_TIME);
-    assert!(p256_verifies(&k, &sha2::Sha256::digest(&bytes), &sig));
-    let TpmuAttest::Time(t) = &a.attested else {
+    assert!(p256_verifies(&ecc_key, &sha2::Sha256::digest(&bytes), &sig));
+    let TpmuAttest::Time(time) = &a.attested else {
         panic!("not a time attestation")
     };
     // The owner key's header is obfuscated, the attested time and firmware are not.
     assert_ne!(a.firmware_version, plain_fw());
-    assert_eq!(t.firmware_version, plain_fw());
-    assert_eq!(t.time.clock_info.reset_count, e.state.perm.reset_count);
-    assert_eq!(t.time.clock_info.restart_count, e.state.perm.restart_count);
-    assert_eq!(t.time.clock_info.clock, e.state.perm.clock);
-    assert_eq!(a.clock_info.clock, t.time.clock_info.clock);
+    assert_eq!(time.firmware_version, plain_fw());
+    assert_eq!(time.time.clock_info.reset_count, e.state.perm.reset_count);
+    assert_eq!(
+        time.time.clock_info.restart_count,
+        e.state.perm.restart_count
+    );
+    assert_eq!(time.time.clock_info.clock, e.state.perm.clock);
+    assert_eq!(a.clock_info.clock, time.time.clock_info.clock);
     // Only the endorsement hierarchy is the privacy administrator, with its authorization.
     let p = head(b"", &TpmtSigScheme::Null);
     expect_rc(
@@ -656,7 +668,7 @@ fn define_nv(e: &mut Engine, index: u32, attrs: u32, size: u16) {
 fn nv_certify_ranges_and_digests() {
     use tpm2::structures::TpmaNv;
     let mut e = engine();
-    let (key, k) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
+    let (key, ecc_key) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
     let index = 0x0180_0001;
     let nv = TpmHandle(index);
     define_nv(&mut e, index, TpmaNv::AUTHREAD | TpmaNv::AUTHWRITE, 32);
@@ -676,34 +688,40 @@ fn nv_certify_ranges_and_digests() {
         TpmRc::NV_UNINITIALIZED,
     );
     let payload: Vec<u8> = (100u8..132).collect();
-    let mut w = 32u16.to_be_bytes().to_vec();
-    w.extend_from_slice(&payload);
-    w.extend_from_slice(&[0, 0]);
-    ok_params(&mut e, TpmCc::NV_WRITE, &[nv, nv], &[pw()], &w);
+    let mut write = 32u16.to_be_bytes().to_vec();
+    write.extend_from_slice(&payload);
+    write.extend_from_slice(&[0, 0]);
+    ok_params(&mut e, TpmCc::NV_WRITE, &[nv, nv], &[pw()], &write);
     let name = e.state.perm.nv.get(nv).unwrap().name();
 
     let (bytes, a, sig) = attest(&mut e, cc, &[key, nv, nv], &params(5, 10));
-    assert!(p256_verifies(&k, &sha2::Sha256::digest(&bytes), &sig));
-    let TpmuAttest::Nv(n) = &a.attested else {
+    assert!(p256_verifies(&ecc_key, &sha2::Sha256::digest(&bytes), &sig));
+    let TpmuAttest::Nv(info) = &a.attested else {
         panic!("not an NV attestation")
     };
-    assert_eq!(n.index_name.as_bytes(), &name[..]);
-    assert_eq!((n.offset, n.nv_contents.as_bytes()), (10, &payload[10..15]));
+    assert_eq!(info.index_name.as_bytes(), &name[..]);
+    assert_eq!(
+        (info.offset, info.nv_contents.as_bytes()),
+        (10, &payload[10..15])
+    );
 
     // Size and offset zero: the digest of the whole index with the scheme's hash.
     let (_, a, _) = attest(&mut e, cc, &[key, nv, nv], &params(0, 0));
-    let TpmuAttest::NvDigest(d) = &a.attested else {
+    let TpmuAttest::NvDigest(digest_info) = &a.attested else {
         panic!("not an NV digest attestation")
     };
-    assert_eq!(d.index_name.as_bytes(), &name[..]);
-    assert_eq!(d.nv_digest.as_bytes(), &sha2::Sha256::digest(&payload)[..]);
+    assert_eq!(digest_info.index_name.as_bytes(), &name[..]);
+    assert_eq!(
+        digest_info.nv_digest.as_bytes(),
+        &sha2::Sha256::digest(&payload)[..]
+    );
     // TPM_RH_NULL: no scheme, so no hash: an empty digest.
     let (_, a, sig) = attest(&mut e, cc, &[TpmHandle::NULL, nv, nv], &params(0, 0));
     assert_eq!(sig, TpmtSignature::Null);
-    let TpmuAttest::NvDigest(d) = &a.attested else {
+    let TpmuAttest::NvDigest(digest_info) = &a.attested else {
         panic!("not an NV digest attestation")
     };
-    assert!(d.nv_digest.is_empty());
+    assert!(digest_info.nv_digest.is_empty());
 
     for (handles, p, want) in [
         ([key, nv, nv], params(8, 25), TpmRc::NV_RANGE),
@@ -738,7 +756,7 @@ fn session_audit_digest_reports_the_session() {
     use tpm2::auth::{TpmaSession, TpmsAuthCommand};
     use tpm2::structures::{Tpm2bAuth, Tpm2bNonce};
     let mut e = engine();
-    let (key, k) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
+    let (key, ecc_key) = put_ecc(&mut e, 0, SIGN, ecdsa(TpmAlgId::SHA256), TpmHandle::OWNER);
     let mut p = Tpm2bNonce::new(&[3; 16]).unwrap().to_bytes();
     p.extend_from_slice(&[0, 0, 0]);
     p.extend_from_slice(&TpmAlgId::NULL.0.to_be_bytes());
@@ -755,15 +773,22 @@ fn session_audit_digest_reports_the_session() {
         .unwrap()
         .handle
         .unwrap();
-    let get = |signer: TpmHandle, s: TpmHandle| {
+    let get = |signer: TpmHandle, info: TpmHandle| {
         (
-            [TpmHandle::ENDORSEMENT, signer, s],
+            [TpmHandle::ENDORSEMENT, signer, info],
             head(b"s", &TpmtSigScheme::Null),
         )
     };
     let (h, p) = get(key, session);
     let cc = TpmCc::GET_SESSION_AUDIT_DIGEST;
-    expect_rc(&mut e, cc, &h, &[pw(), pw()], &p, TpmRc::TYPE.with_handle(3));
+    expect_rc(
+        &mut e,
+        cc,
+        &h,
+        &[pw(), pw()],
+        &p,
+        TpmRc::TYPE.with_handle(3),
+    );
     // One audited TPM2_GetRandom.
     let audit = TpmsAuthCommand {
         session_handle: session,
@@ -773,17 +798,24 @@ fn session_audit_digest_reports_the_session() {
     };
     let out = ok_params(&mut e, TpmCc::GET_RANDOM, &[], &[audit], &[0, 2]);
     let (bytes, a, sig) = attest(&mut e, cc, &h, &p);
-    assert!(p256_verifies(&k, &sha2::Sha256::digest(&bytes), &sig));
-    let TpmuAttest::SessionAudit(s) = &a.attested else {
+    assert!(p256_verifies(&ecc_key, &sha2::Sha256::digest(&bytes), &sig));
+    let TpmuAttest::SessionAudit(info) = &a.attested else {
         panic!("not a session audit attestation")
     };
-    assert!(s.exclusive_session);
+    assert!(info.exclusive_session);
     let grc = TpmCc::GET_RANDOM.0.to_be_bytes();
     let cp = sha2::Sha256::digest([&grc[..], &[0, 2]].concat());
     let rp = sha2::Sha256::digest([&[0u8; 4][..], &grc, &out].concat());
     let want = sha2::Sha256::digest([&[0u8; 32][..], &cp, &rp].concat());
-    assert_eq!(s.session_digest.as_bytes(), &want[..]);
+    assert_eq!(info.session_digest.as_bytes(), &want[..]);
     // A policy session handle is no TPMI_SH_HMAC.
     let (h, p) = get(key, TpmHandle(0x0300_0000));
-    expect_rc(&mut e, cc, &h, &[pw(), pw()], &p, TpmRc::VALUE.with_handle(3));
+    expect_rc(
+        &mut e,
+        cc,
+        &h,
+        &[pw(), pw()],
+        &p,
+        TpmRc::VALUE.with_handle(3),
+    );
 }

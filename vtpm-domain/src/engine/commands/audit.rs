@@ -48,7 +48,10 @@ fn set_command_code_audit_status(e: &mut Engine, ctx: &mut Ctx) -> Result<(), Tp
             ctx.audit_alg_changed = true;
         }
         _ => {
-            for cc in set_list.iter().filter(|cc| dispatch::lookup(**cc).is_some()) {
+            for cc in set_list
+                .iter()
+                .filter(|cc| dispatch::lookup(**cc).is_some())
+            {
                 audit.set(*cc);
             }
             for cc in &clear_list {

@@ -12,10 +12,10 @@ use sha2::Digest;
 use tpm2::alg::TpmAlgId;
 use tpm2::cap::TpmCap;
 use tpm2::cc::TpmCc;
+use tpm2::commands::GetCapabilityResponse;
 use tpm2::handle::TpmHandle;
 use tpm2::pt::TpmPt;
 use tpm2::rc::TpmRc;
-use tpm2::commands::GetCapabilityResponse;
 use tpm2::st::TpmSt;
 use tpm2::structures::{
     Tpm2bAttest, Tpm2bData, TpmlCc, TpmsAttest, TpmsCapabilityData, TpmtSigScheme, TpmtSignature,
@@ -57,22 +57,22 @@ fn report(e: &mut Engine) -> (u64, TpmAlgId, Vec<u8>, Vec<u8>) {
         &[pw(), pw()],
         &p,
     );
-    let mut r = Reader::new(&out);
-    let a = Tpm2bAttest::unmarshal(&mut r).unwrap();
-    let sig = TpmtSignature::unmarshal_allow_null(&mut r).unwrap();
-    assert!(r.is_empty());
+    let mut reader = Reader::new(&out);
+    let a = Tpm2bAttest::unmarshal(&mut reader).unwrap();
+    let sig = TpmtSignature::unmarshal_allow_null(&mut reader).unwrap();
+    assert!(reader.is_empty());
     assert_eq!(sig, TpmtSignature::Null);
     let attest = TpmsAttest::from_tpm2b(&a).unwrap();
     assert_eq!(attest.tag(), TpmSt::ATTEST_COMMAND_AUDIT);
     assert_eq!(attest.extra_data.as_bytes(), b"q");
-    let TpmuAttest::CommandAudit(c) = attest.attested else {
+    let TpmuAttest::CommandAudit(info) = attest.attested else {
         panic!("not a command audit attestation")
     };
     (
-        c.audit_counter,
-        c.digest_alg,
-        c.audit_digest.as_bytes().to_vec(),
-        c.command_digest.as_bytes().to_vec(),
+        info.audit_counter,
+        info.digest_alg,
+        info.audit_digest.as_bytes().to_vec(),
+        info.command_digest.as_bytes().to_vec(),
     )
 }
 
@@ -139,7 +139,12 @@ fn set_command_code_audit_status_and_the_digest() {
         &[TpmCc::GET_RANDOM, TpmCc::SET_COMMAND_CODE_AUDIT_STATUS],
     );
     assert_eq!(e.state.perm.audit.commands.len(), 1);
-    assert!(e.state.perm.audit.is_audited(TpmCc::SET_COMMAND_CODE_AUDIT_STATUS));
+    assert!(
+        e.state
+            .perm
+            .audit
+            .is_audited(TpmCc::SET_COMMAND_CODE_AUDIT_STATUS)
+    );
 }
 
 #[test]
@@ -148,20 +153,48 @@ fn set_command_code_audit_status_errors() {
     let set_cc = TpmCc::SET_COMMAND_CODE_AUDIT_STATUS;
     // The algorithm and a list at once.
     let p = set_params(TpmAlgId::SHA384, &[TpmCc::GET_RANDOM], &[]);
-    expect_rc(&mut e, set_cc, &[OWNER], &[pw()], &p, TpmRc::VALUE.with_parameter(1));
+    expect_rc(
+        &mut e,
+        set_cc,
+        &[OWNER],
+        &[pw()],
+        &p,
+        TpmRc::VALUE.with_parameter(1),
+    );
     // An unknown hash; a list beyond MAX_CAP_CC; trailing bytes.
     let p = set_params(TpmAlgId(0x99), &[], &[]);
-    expect_rc(&mut e, set_cc, &[OWNER], &[pw()], &p, TpmRc::HASH.with_parameter(1));
+    expect_rc(
+        &mut e,
+        set_cc,
+        &[OWNER],
+        &[pw()],
+        &p,
+        TpmRc::HASH.with_parameter(1),
+    );
     let mut p = TpmAlgId::NULL.to_bytes();
     p.extend_from_slice(&255u32.to_be_bytes());
-    expect_rc(&mut e, set_cc, &[OWNER], &[pw()], &p, TpmRc::SIZE.with_parameter(2));
+    expect_rc(
+        &mut e,
+        set_cc,
+        &[OWNER],
+        &[pw()],
+        &p,
+        TpmRc::SIZE.with_parameter(2),
+    );
     let mut p = set_params(TpmAlgId::NULL, &[], &[]);
     p.push(0);
     expect_rc(&mut e, set_cc, &[OWNER], &[pw()], &p, TpmRc::SIZE);
     // Only owner or platform; with their authorization.
     let p = set_params(TpmAlgId::NULL, &[], &[]);
     for h in [TpmHandle::ENDORSEMENT, TpmHandle::LOCKOUT] {
-        expect_rc(&mut e, set_cc, &[h], &[pw()], &p, TpmRc::VALUE.with_handle(1));
+        expect_rc(
+            &mut e,
+            set_cc,
+            &[h],
+            &[pw()],
+            &p,
+            TpmRc::VALUE.with_handle(1),
+        );
     }
     ok_params(&mut e, set_cc, &[TpmHandle::PLATFORM], &[pw()], &p);
     expect_rc(
@@ -193,14 +226,14 @@ fn signed_report_clears_the_digest_and_the_next_log_counts() {
         &[pw(), pw()],
         &p,
     );
-    let mut r = Reader::new(&out);
-    let a = TpmsAttest::from_tpm2b(&Tpm2bAttest::unmarshal(&mut r).unwrap()).unwrap();
-    let TpmuAttest::CommandAudit(c) = &a.attested else {
+    let mut reader = Reader::new(&out);
+    let a = TpmsAttest::from_tpm2b(&Tpm2bAttest::unmarshal(&mut reader).unwrap()).unwrap();
+    let TpmuAttest::CommandAudit(info) = &a.attested else {
         panic!()
     };
-    assert_eq!(c.audit_digest.as_bytes().len(), 64);
+    assert_eq!(info.audit_digest.as_bytes().len(), 64);
     assert!(matches!(
-        TpmtSignature::unmarshal(&mut r).unwrap(),
+        TpmtSignature::unmarshal(&mut reader).unwrap(),
         TpmtSignature::Hmac(_)
     ));
     let (counter, _, digest, _) = report(&mut e);
@@ -270,17 +303,25 @@ fn capability(e: &mut Engine, cap: TpmCap, property: u32, count: u32) -> TpmsCap
 #[test]
 fn capabilities_report_the_list_and_the_counter() {
     let mut e = engine();
-    set(&mut e, TpmAlgId::NULL, &[TpmCc::GET_RANDOM, TpmCc::HASH], &[]);
+    set(
+        &mut e,
+        TpmAlgId::NULL,
+        &[TpmCc::GET_RANDOM, TpmCc::HASH],
+        &[],
+    );
     let TpmsCapabilityData::AuditCommands(l) = capability(&mut e, TpmCap::AUDIT_COMMANDS, 0, 10)
     else {
         panic!()
     };
     assert_eq!(
         l.as_slice(),
-        &[TpmCc::SET_COMMAND_CODE_AUDIT_STATUS, TpmCc::GET_RANDOM, TpmCc::HASH]
+        &[
+            TpmCc::SET_COMMAND_CODE_AUDIT_STATUS,
+            TpmCc::GET_RANDOM,
+            TpmCc::HASH
+        ]
     );
-    let TpmsCapabilityData::AuditCommands(l) =
-        capability(&mut e, TpmCap::AUDIT_COMMANDS, 0x141, 1)
+    let TpmsCapabilityData::AuditCommands(l) = capability(&mut e, TpmCap::AUDIT_COMMANDS, 0x141, 1)
     else {
         panic!()
     };
@@ -315,7 +356,10 @@ fn audit_state_persists_and_follows_startup_rules() {
     set(&mut e, TpmAlgId::NULL, &[TpmCc::GET_RANDOM], &[]);
     get_random(&mut e);
     let before = report(&mut e);
-    assert_eq!((before.0, before.1, before.2.len()), (1, TpmAlgId::SHA384, 48));
+    assert_eq!(
+        (before.0, before.1, before.2.len()),
+        (1, TpmAlgId::SHA384, 48)
+    );
     // Save and restore: list, algorithm, counter and digest are back.
     let mut r = restore(&e);
     assert_eq!(report(&mut r), before);
@@ -406,7 +450,12 @@ fn an_audited_report_is_extended_after_it_is_taken() {
     // extension (with TPM_RH_NULL nothing is cleared), so two reports differ by one step.
     let mut e = engine();
     set(&mut e, TpmAlgId::SHA256, &[], &[]);
-    set(&mut e, TpmAlgId::NULL, &[TpmCc::GET_COMMAND_AUDIT_DIGEST], &[]);
+    set(
+        &mut e,
+        TpmAlgId::NULL,
+        &[TpmCc::GET_COMMAND_AUDIT_DIGEST],
+        &[],
+    );
     let first = report(&mut e);
     let second = report(&mut e);
     assert_ne!(first.2, second.2);

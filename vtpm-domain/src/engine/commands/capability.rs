@@ -669,9 +669,18 @@ fn capability(
         // No command needs physical presence.
         TpmCap::PP_COMMANDS => (false, TpmsCapabilityData::PpCommands(TpmlCc::empty())),
         TpmCap::AUDIT_COMMANDS => {
-            let items = e.state.perm.audit.commands.iter().map(|&cc| (cc, TpmCc(cc)));
+            let items = e
+                .state
+                .perm
+                .audit
+                .commands
+                .iter()
+                .map(|&cc| (cc, TpmCc(cc)));
             let (more, v) = page(items, property, count, MAX_CAP_CC);
-            (more, TpmsCapabilityData::AuditCommands(list(v, TpmlCc::new)?))
+            (
+                more,
+                TpmsCapabilityData::AuditCommands(list(v, TpmlCc::new)?),
+            )
         }
         TpmCap::PCRS => {
             if property != 0 {
