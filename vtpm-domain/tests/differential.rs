@@ -332,6 +332,13 @@ fn generator_is_deterministic_and_broad() {
         "PolicySigned",
         "PolicyTicket",
         "PolicyAuthorize",
+        "Certify",
+        "CertifyCreation",
+        "GetTime",
+        "GetCommandAuditDigest",
+        "GetSessionAuditDigest",
+        "NV_Certify",
+        "SetCommandCodeAuditStatus",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

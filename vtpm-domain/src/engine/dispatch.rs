@@ -66,6 +66,9 @@ pub(crate) struct Ctx {
     pub out_handle: Option<TpmHandle>,
     /// The response parameters.
     pub out: Vec<u8>,
+    /// Set by TPM2_SetCommandCodeAuditStatus when it changed the audit algorithm: the command
+    /// is then not audited (part 3 §21.2).
+    pub audit_alg_changed: bool,
 }
 
 impl Ctx {
@@ -237,6 +240,11 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         Vec::new()
     };
     let mut params = r.take_rest().to_vec();
+    // Command audit (part 1 §33): cpHash over the parameters as received (still encrypted).
+    let audit_cp = engine.state.perm.audit.is_audited(cc).then(|| {
+        let names: Vec<Vec<u8>> = handles.iter().map(|h| entity::name(engine, *h)).collect();
+        auth::cp_hash(engine.state.perm.audit.alg, cc, &names, &params)
+    });
     let auth_ctx = auth::authorize(engine, entry, info, &handles, &sessions, &mut params)?;
 
     // §5.8 parameter unmarshalling (by the handler, through `Ctx::param`) and the actions.
@@ -247,6 +255,7 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         index: 0,
         out_handle: None,
         out: Vec::new(),
+        audit_alg_changed: false,
     };
     let result = (entry.handler)(engine, &mut ctx);
     if let Err(rc) = result {
@@ -257,6 +266,13 @@ fn run(engine: &mut Engine, command: &[u8]) -> Result<Vec<u8>, TpmRc> {
         engine.dirty = true;
     }
     let rsp_sessions = auth::respond(engine, auth_ctx, cc, &mut ctx.out)?;
+    if let Some(cp) = audit_cp.filter(|_| !ctx.audit_alg_changed) {
+        // rpHash over the response parameters as sent (after any encryption).
+        let audit = &mut engine.state.perm.audit;
+        let rp = auth::rp_hash(audit.alg, cc, &ctx.out);
+        audit.extend(&cp, &rp);
+        engine.dirty = true;
+    }
     build_response(ctx.out_handle, &ctx.out, &rsp_sessions).map_err(|_| TpmRc::SIZE)
 }
 

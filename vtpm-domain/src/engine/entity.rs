@@ -37,6 +37,8 @@ pub(crate) enum HandleKind {
     Hierarchy,
     /// TPMI_RH_PLATFORM.
     Platform,
+    /// TPMI_RH_ENDORSEMENT (the privacy administrator of the audit and time attestations).
+    Endorsement,
     /// TPMI_DH_PCR: a PCR index.
     Pcr,
     /// TPMI_DH_PCR+: a PCR index or TPM_RH_NULL.
@@ -45,6 +47,8 @@ pub(crate) enum HandleKind {
     Context,
     /// TPMI_SH_POLICY: a loaded policy session.
     PolicySession,
+    /// TPMI_SH_HMAC: a loaded HMAC session.
+    HmacSession,
     /// TPMI_DH_PARENT+: a loaded object, a hierarchy or TPM_RH_NULL (TPM2_CreateLoaded).
     Parent,
     /// TPMI_RH_NV_INDEX: a defined NV index.
@@ -134,6 +138,13 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
                 Err(TpmRc::VALUE)
             }
         }
+        K::Endorsement => {
+            if h == TpmHandle::ENDORSEMENT {
+                hierarchy(h)
+            } else {
+                Err(TpmRc::VALUE)
+            }
+        }
         K::Pcr | K::PcrOrNull => {
             if kind == K::PcrOrNull && h == TpmHandle::NULL {
                 return Ok(());
@@ -163,8 +174,13 @@ pub(crate) fn check_handle(engine: &Engine, kind: HandleKind, h: TpmHandle) -> R
             _ if ty == TpmHt::NV_INDEX => nv_present(engine, h),
             _ => Err(TpmRc::VALUE),
         },
-        K::PolicySession => {
-            if ty != TpmHt::POLICY_SESSION {
+        K::PolicySession | K::HmacSession => {
+            let want = if kind == K::PolicySession {
+                TpmHt::POLICY_SESSION
+            } else {
+                TpmHt::HMAC_SESSION
+            };
+            if ty != want {
                 return Err(TpmRc::VALUE);
             }
             session_present(engine, h)

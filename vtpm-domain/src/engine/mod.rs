@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 
 pub mod crypto;
 
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod codec;
 pub(crate) mod commands;

@@ -10,7 +10,8 @@
 //! version   u16      1
 //! sections  repeated: tag u16, length u32, body
 //!             1 permanent, 2 volatile, 3 saved-by-Shutdown(STATE) (optional),
-//!             4 NV indices (optional: absent when no index was ever defined; `nv.rs`)
+//!             4 NV indices (optional: absent when no index was ever defined; `nv.rs`),
+//!             7 command audit (optional: absent while a new TPM's; `audit.rs`)
 //! digest    32 bytes SHA-256 of everything before it
 //! ```
 //!
@@ -29,6 +30,7 @@ use tpm2::structures::TpmlPcrSelection;
 use zeroize::Zeroizing;
 
 use super::Platform;
+use super::audit::CommandAudit;
 use super::codec::{Loader, Persist, Writer};
 use super::crypto::drbg::CtrDrbg;
 use super::crypto::hash::{HashAlg, digest};
@@ -215,6 +217,8 @@ pub(crate) struct Permanent {
     pub shutdown: ShutdownKind,
     /// NV indices (saved as their own section of the blob).
     pub nv: NvStore,
+    /// The command audit list, algorithm, counter and digest (their own section).
+    pub audit: CommandAudit,
 }
 
 /// What TPM2_Shutdown(STATE) keeps for TPM2_Startup(STATE) (part 1 §12.2.3: "TPM Resume").
@@ -359,6 +363,7 @@ impl State {
             // A new TPM starts as if orderly shut down (as libtpms manufactures).
             shutdown: ShutdownKind::Clear,
             nv: NvStore::default(),
+            audit: CommandAudit::default(),
         };
         let vol = Volatile::new(platform, &allocation);
         Self {
@@ -444,6 +449,10 @@ impl State {
             w.u16(SECTION_NV);
             w.nested(|w| self.perm.nv.save(w));
         }
+        if !self.perm.audit.is_pristine() {
+            w.u16(SECTION_AUDIT);
+            w.nested(|w| self.perm.audit.save(w));
+        }
         let d = digest(HashAlg::Sha256, &[&w.out]);
         w.out.extend_from_slice(&d);
         w.out
@@ -467,6 +476,7 @@ impl State {
             return Err(StateError::UnsupportedVersion(version));
         }
         let (mut perm, mut vol, mut saved, mut nv) = (None::<Permanent>, None, None, None);
+        let mut audit = None;
         while r.remaining() > 0 {
             let tag = r.u16("section tag")?;
             match tag {
@@ -482,11 +492,15 @@ impl State {
                 SECTION_NV if nv.is_none() => {
                     nv = Some(r.nested("NV indices", NvStore::load)?);
                 }
+                SECTION_AUDIT if audit.is_none() => {
+                    audit = Some(r.nested("command audit", CommandAudit::load)?);
+                }
                 other => return Err(StateError::BadSection(other)),
             }
         }
         let mut perm = perm.ok_or(StateError::BadSection(SECTION_PERMANENT))?;
         perm.nv = nv.unwrap_or_default();
+        perm.audit = audit.unwrap_or_default();
         Ok(Self {
             perm,
             vol: vol.ok_or(StateError::BadSection(SECTION_VOLATILE))?,
@@ -501,6 +515,7 @@ const SECTION_PERMANENT: u16 = 1;
 const SECTION_VOLATILE: u16 = 2;
 const SECTION_SAVED: u16 = 3;
 const SECTION_NV: u16 = 4;
+const SECTION_AUDIT: u16 = 7;
 
 /// Most persistent objects or loaded transient objects/sessions a blob may hold.
 const MAX_ENTRIES: usize = 4096;
@@ -604,6 +619,7 @@ impl Persist for Permanent {
                 _ => return Err(StateError::BadValue("shutdown kind")),
             },
             nv: NvStore::default(),
+            audit: CommandAudit::default(),
         })
     }
 }

@@ -750,7 +750,8 @@ impl Gen {
     pub(crate) fn step(&mut self) {
         let malformed = self.rng.chance(1, 7);
         let before = self.out.len();
-        match self.rng.below(32) {
+        match self.rng.below(34) {
+            32 | 33 => self.attest(),
             30 | 31 => self.hierarchy_admin(),
             24 | 25 => self.start_session(),
             26 | 27 => self.policy(),
@@ -1791,9 +1792,11 @@ impl Gen {
                 return;
             }
             8 => {
-                let timeout =
-                    self.rng
-                        .pick(&[&[0u8; 8][..], &[0x80, 0, 0, 0, 0, 0, 0x10, 0], &[1, 2]]);
+                // Timeouts far in the future (with and without the expires-on-reset bit), none,
+                // a wrong size: whether a near one has passed depends on each TPM's clock.
+                let far = [0x80u8, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF];
+                let far_plain = [0u8, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF];
+                let timeout = self.rng.pick(&[&[0u8; 8][..], &far, &far_plain, &[1, 2]]);
                 let tag = self.rng.pick(&[0x8025u16, 0x8031, 0x8022]);
                 Cmd::new("PolicyTicket", CC_POLICY_TICKET).h(s).p(B::new()
                     .b(timeout)
@@ -1902,6 +1905,161 @@ impl Gen {
             }
         };
         self.push(c.cmp(Cmp::Full));
+    }
+
+    /// The attestation and audit commands (part 3 §18 Certify, CertifyCreation,
+    /// GetSessionAuditDigest, GetCommandAuditDigest, GetTime; §21.2
+    /// SetCommandCodeAuditStatus; §31.16 NV_Certify) with live objects, TPM_RH_NULL or bogus
+    /// handles as signer. A successful attestation carries each TPM's clock and obfuscated
+    /// counters (and ECDSA signatures are random): compared by length; errors and
+    /// SetCommandCodeAuditStatus byte for byte.
+    fn attest(&mut self) {
+        const CC_CERTIFY: u32 = 0x148;
+        const CC_CERTIFY_CREATION: u32 = 0x14A;
+        const CC_GET_COMMAND_AUDIT_DIGEST: u32 = 0x133;
+        const CC_GET_SESSION_AUDIT_DIGEST: u32 = 0x14D;
+        const CC_GET_TIME: u32 = 0x14C;
+        const CC_NV_CERTIFY: u32 = 0x184;
+        const CC_SET_COMMAND_CODE_AUDIT_STATUS: u32 = 0x140;
+        let obj = |g: &mut Self| match g.live.last().map(|l| l.0) {
+            Some(slot) if !g.rng.chance(1, 6) => {
+                let i = g.rng.below(g.live.len());
+                H::Obj(g.live.get(i).map_or(slot, |l| l.0))
+            }
+            _ => H::Fixed(g.rng.pick(&[RH_NULL, 0x8000_0002, RH_OWNER])),
+        };
+        let signer = obj(self);
+        let mut head = {
+            let n = if self.rng.chance(1, 12) {
+                67
+            } else {
+                self.rng.below(20)
+            };
+            let nonce = self.rng.bytes(n);
+            let scheme = match self.rng.below(5) {
+                0 => B::new().u16(ALG_HMAC).u16(ALG_SHA256).done(),
+                1 => B::new().u16(ALG_ECDSA).u16(ALG_SHA256).done(),
+                2 => B::new().u16(ALG_RSASSA).u16(ALG_SHA256).done(),
+                _ => B::new().u16(ALG_NULL).done(),
+            };
+            B::new().b(&nonce).raw(&scheme)
+        };
+        let privacy = if self.rng.chance(1, 8) {
+            RH_OWNER
+        } else {
+            RH_ENDORSEMENT
+        };
+        // The commands take turns (so that a short sequence has each of them).
+        let turn = self
+            .out
+            .iter()
+            .filter(|c| {
+                [
+                    CC_CERTIFY,
+                    CC_CERTIFY_CREATION,
+                    CC_GET_COMMAND_AUDIT_DIGEST,
+                    CC_GET_SESSION_AUDIT_DIGEST,
+                    CC_GET_TIME,
+                    CC_NV_CERTIFY,
+                    CC_SET_COMMAND_CODE_AUDIT_STATUS,
+                ]
+                .contains(&c.cc)
+            })
+            .count();
+        let c = match turn % 7 {
+            0 => {
+                let object = obj(self);
+                Cmd::new("Certify", CC_CERTIFY)
+                    .h(object)
+                    .h(signer)
+                    .pw()
+                    .pw()
+            }
+            1 => {
+                let hash = self.rng.bytes(32);
+                let ticket_len = self.rng.pick(&[0usize, 64]);
+                let ticket = self.rng.bytes(ticket_len);
+                let object = obj(self);
+                head = B::new()
+                    .b(&self.rng.bytes(4))
+                    .b(&hash)
+                    .u16(ALG_NULL)
+                    .u16(0x8021)
+                    .u32(self.rng.pick(&[RH_NULL, RH_OWNER]))
+                    .b(&ticket);
+                Cmd::new("CertifyCreation", CC_CERTIFY_CREATION)
+                    .h(signer)
+                    .h(object)
+                    .pw()
+            }
+            2 => Cmd::new("GetTime", CC_GET_TIME)
+                .h(H::Fixed(privacy))
+                .h(signer)
+                .pw()
+                .pw(),
+            3 => Cmd::new("GetCommandAuditDigest", CC_GET_COMMAND_AUDIT_DIGEST)
+                .h(H::Fixed(privacy))
+                .h(signer)
+                .pw()
+                .pw(),
+            4 => {
+                let session = match self.sessions.last() {
+                    Some((slot, _)) if self.rng.chance(3, 4) => H::Obj(*slot),
+                    _ => H::Fixed(self.rng.pick(&[0x0200_0000, 0x0300_0000, RH_NULL])),
+                };
+                Cmd::new("GetSessionAuditDigest", CC_GET_SESSION_AUDIT_DIGEST)
+                    .h(H::Fixed(privacy))
+                    .h(signer)
+                    .h(session)
+                    .pw()
+                    .pw()
+            }
+            5 => {
+                head = head.u16(self.rng.pick(&[0u16, 8, 2048])).u16(0);
+                let index = self.rng.pick(&[0x0150_0100u32, 0x0100_0000]);
+                Cmd::new("NV_Certify", CC_NV_CERTIFY)
+                    .h(signer)
+                    .h(H::Fixed(RH_OWNER))
+                    .h(H::Fixed(index))
+                    .pw()
+                    .pw()
+            }
+            _ => {
+                // Commands every target implements and answers alike.
+                let pool = [
+                    CC_GET_RANDOM,
+                    CC_HASH,
+                    CC_PCR_READ,
+                    CC_PCR_EXTEND,
+                    0x2000_0001,
+                ];
+                let list = |g: &mut Self| {
+                    let n = g.rng.below(3);
+                    let mut b = B::new().u32(n as u32);
+                    for _ in 0..n {
+                        b = b.u32(g.rng.pick(&pool));
+                    }
+                    b.done()
+                };
+                let (set, clear) = (list(self), list(self));
+                let alg = self
+                    .rng
+                    .pick(&[ALG_NULL, ALG_NULL, ALG_SHA256, ALG_SHA384, 0x0099]);
+                let auth = self.rng.pick(&[RH_OWNER, RH_PLATFORM, RH_ENDORSEMENT]);
+                self.push(
+                    Cmd::new(
+                        "SetCommandCodeAuditStatus",
+                        CC_SET_COMMAND_CODE_AUDIT_STATUS,
+                    )
+                    .h(H::Fixed(auth))
+                    .pw()
+                    .p(B::new().u16(alg).raw(&set).raw(&clear).done())
+                    .cmp(Cmp::Full),
+                );
+                return;
+            }
+        };
+        self.push(c.p(head.done()).cmp(Cmp::Len));
     }
 
     /// Authorization areas that are wrong in one way or another, on PCR_Extend (one USER

@@ -33,8 +33,8 @@
 //! below are the other limits this TPM reports; the modules that own the corresponding
 //! resources must enforce them (saved-context sizes and gap, NV index count and size). The PCR
 //! properties are computed from the rules `crate::engine::pcr` enforces. No command needs
-//! physical presence or is audited, so TPM_CAP_PP_COMMANDS and TPM_CAP_AUDIT_COMMANDS are
-//! empty; no ACT exists. NV indices are listed from `nv::NvStore`.
+//! physical presence, so TPM_CAP_PP_COMMANDS is empty; TPM_CAP_AUDIT_COMMANDS and
+//! TPM_PT_AUDIT_COUNTER_0/1 report `engine::audit`; no ACT exists. NV indices are listed from `nv::NvStore`.
 //!
 //! # Identity
 //!
@@ -522,15 +522,12 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         TpmPt::PS_REVISION => PS_REVISION,
         // Zero: LEVEL and PS_LEVEL (level 0); NV_COUNTERS_MAX (no limit of its own: any NV
         // index may be a counter); MEMORY (objects, sessions, persistent objects and NV
-        // indices each have their own limit); the audit counter (no command is audited); no
-        // platform-specification date, split signing, vendor commands, FIPS mode, algorithm
+        // indices each have their own limit); no platform-specification date, split signing, vendor commands, FIPS mode, algorithm
         // set, NV write delay, NV index.
         TpmPt::LEVEL
         | TpmPt::PS_LEVEL
         | TpmPt::NV_COUNTERS_MAX
         | TpmPt::MEMORY
-        | TpmPt::AUDIT_COUNTER_0
-        | TpmPt::AUDIT_COUNTER_1
         | TpmPt::PS_DAY_OF_YEAR
         | TpmPt::PS_YEAR
         | TpmPt::SPLIT_MAX
@@ -538,6 +535,9 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         | TpmPt::MODES
         | TpmPt::ALGORITHM_SET
         | TpmPt::NV_WRITE_RECOVERY => 0,
+        // The command audit counter, high and low halves.
+        TpmPt::AUDIT_COUNTER_0 => u32::try_from(p.audit.counter >> 32).unwrap_or(u32::MAX),
+        TpmPt::AUDIT_COUNTER_1 => u32::try_from(p.audit.counter & 0xFFFF_FFFF).unwrap_or(0),
         TpmPt::HR_NV_INDEX => n32(p.nv.indices.len()),
         TpmPt::NV_COUNTERS => n32(p.nv.counters()),
         TpmPt::TOTAL_COMMANDS | TpmPt::LIBRARY_COMMANDS => commands,
@@ -670,9 +670,22 @@ fn capability(
             let (more, v) = page(items, property, count, MAX_CAP_CC);
             (more, TpmsCapabilityData::Command(list(v, TpmlCca::new)?))
         }
-        // No command needs physical presence and none is audited.
+        // No command needs physical presence.
         TpmCap::PP_COMMANDS => (false, TpmsCapabilityData::PpCommands(TpmlCc::empty())),
-        TpmCap::AUDIT_COMMANDS => (false, TpmsCapabilityData::AuditCommands(TpmlCc::empty())),
+        TpmCap::AUDIT_COMMANDS => {
+            let items = e
+                .state
+                .perm
+                .audit
+                .commands
+                .iter()
+                .map(|&cc| (cc, TpmCc(cc)));
+            let (more, v) = page(items, property, count, MAX_CAP_CC);
+            (
+                more,
+                TpmsCapabilityData::AuditCommands(list(v, TpmlCc::new)?),
+            )
+        }
         TpmCap::PCRS => {
             if property != 0 {
                 return Err(TpmRc::VALUE.with_parameter(2));
@@ -1241,9 +1254,10 @@ mod tests {
                 TpmRc::VALUE.with_parameter(2),
             );
         }
-        for cap in [TpmCap::PP_COMMANDS, TpmCap::AUDIT_COMMANDS] {
-            assert_eq!(get(&mut e, cap, 0, 10).1.len(), 0);
-        }
+        assert_eq!(get(&mut e, TpmCap::PP_COMMANDS, 0, 10).1.len(), 0);
+        // A new TPM audits TPM2_SetCommandCodeAuditStatus only.
+        assert_eq!(get(&mut e, TpmCap::AUDIT_COMMANDS, 0, 10).1.len(), 1);
+        assert_eq!(get(&mut e, TpmCap::AUDIT_COMMANDS, 0x141, 10).1.len(), 0);
     }
 
     #[test]

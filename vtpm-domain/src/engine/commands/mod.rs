@@ -4,6 +4,7 @@
 use super::dispatch::Entry;
 
 mod attest;
+mod audit;
 mod capability;
 mod context;
 mod credential;
@@ -45,4 +46,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     hierarchy::ENTRIES,
     misc::ENTRIES,
     credential::ENTRIES,
+    audit::ENTRIES,
 ];

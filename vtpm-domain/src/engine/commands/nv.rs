@@ -172,7 +172,7 @@ fn write_access(auth: TpmHandle, nv: TpmHandle, a: TpmaNv) -> Result<(), TpmRc> 
 }
 
 /// The read access checks (NvReadAccessChecks).
-pub(super) fn read_access(auth: TpmHandle, nv: TpmHandle, a: TpmaNv) -> Result<(), TpmRc> {
+pub(crate) fn read_access(auth: TpmHandle, nv: TpmHandle, a: TpmaNv) -> Result<(), TpmRc> {
     if a.has(TpmaNv::READLOCKED) {
         return Err(TpmRc::NV_LOCKED);
     }

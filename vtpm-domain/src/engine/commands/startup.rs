@@ -10,6 +10,7 @@
 //!
 //! TPM Reset and TPM Restart also clear the NV indices' STCLEAR locks and CLEAR_STCLEAR
 //! written flags (`nv::NvStore::startup_clear`, part 2 §13.4).
+//! TPM Reset clears the command audit digest (`audit`, libtpms `CommandAuditStartup`).
 
 use tpm2::rc::TpmRc;
 use tpm2::st::TpmSu;
@@ -100,6 +101,8 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
             st.perm.restart_count = 0;
             st.perm.nv.startup_clear(true);
+            // The command audit digest survives TPM Restart and Resume only (part 1 §33).
+            st.perm.audit.digest.clear();
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
