@@ -364,8 +364,8 @@ fn register_failure(engine: &mut Engine, slot: &Slot) -> TpmRc {
 // Availability of authValue and authPolicy (part 1 §19.2, part 3 §5.6)
 // ---------------------------------------------------------------------------------------------
 
-/// A policy session is required: ADMIN role on anything but an object without
-/// adminWithPolicy. (The DUP role, which always needs one, arrives with TPM2_Duplicate.)
+/// A policy session is required: the DUP role always, the ADMIN role on anything but an object
+/// without adminWithPolicy.
 fn policy_required(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
     match role {
         AuthRole::Admin => match h.ty() {
@@ -376,6 +376,7 @@ fn policy_required(engine: &Engine, h: TpmHandle, role: AuthRole) -> bool {
             }),
             _ => true,
         },
+        AuthRole::Dup => true,
         AuthRole::User => false,
     }
 }
@@ -505,7 +506,7 @@ fn check_policy(
     }
     match p.command_code {
         Some(cc) if cc != cmd.cc => return Err(TpmRc::POLICY_CC),
-        None if cmd.role(i) == AuthRole::Admin => {
+        None if matches!(cmd.role(i), AuthRole::Admin | AuthRole::Dup) => {
             return Err(TpmRc::POLICY_FAIL);
         }
         _ => {}

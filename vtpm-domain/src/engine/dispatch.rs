@@ -33,6 +33,8 @@ pub(crate) enum AuthRole {
     User,
     /// Certification, ObjectChangeAuth and other administrative uses of an object.
     Admin,
+    /// TPM2_Duplicate of an object: always by a policy session (part 1 §19.2).
+    Dup,
 }
 
 /// A command handler: unmarshal parameters from `ctx`, act, marshal outputs into `ctx`.

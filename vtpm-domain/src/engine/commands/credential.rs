@@ -72,7 +72,7 @@ fn restricted_decrypt(public: &TpmtPublic) -> bool {
 }
 
 /// The keys protecting a credential for `protector` from `seed` and the object name.
-fn credential_keys(
+pub(super) fn credential_keys(
     protector: &TpmtPublic,
     seed: &[u8],
     name: &[u8],

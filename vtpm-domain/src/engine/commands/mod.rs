@@ -8,6 +8,7 @@ mod audit;
 mod capability;
 mod context;
 mod credential;
+mod duplication;
 mod hash;
 mod hierarchy;
 mod keys;
@@ -46,5 +47,6 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     hierarchy::ENTRIES,
     misc::ENTRIES,
     credential::ENTRIES,
+    duplication::ENTRIES,
     audit::ENTRIES,
 ];

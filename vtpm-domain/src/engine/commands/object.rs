@@ -738,7 +738,7 @@ fn protection_keys(parent: &Object, name: &[u8]) -> Result<(HashAlg, Secret, Sec
 }
 
 /// The size of the IV of the outer wrap (the AES block).
-const IV_SIZE: usize = 16;
+pub(super) const IV_SIZE: usize = 16;
 
 /// Protects `sensitive` (of the object named `name`) under storage parent `parent` as a
 /// TPM2B_PRIVATE with the fresh random `iv` (see the module documentation).
@@ -946,7 +946,7 @@ fn validate_keys(
 /// The checks of loading an object (the reference implementation's ObjectLoad):
 /// attributes under `parent` (scheme rules only for public-only or unnamed objects), then the
 /// keys. Codes carry their parameter numbers (or are bare where libtpms' are).
-fn load_checks(
+pub(super) fn load_checks(
     parent: Option<&Object>,
     public: &TpmtPublic,
     sensitive: Option<&TpmtSensitive>,
@@ -966,7 +966,7 @@ fn load_checks(
 }
 
 /// Our [`Sensitive`] from a TPMT_SENSITIVE (authValue trailing zeros removed).
-fn from_tpmt_sensitive(s: &TpmtSensitive) -> Sensitive {
+pub(super) fn from_tpmt_sensitive(s: &TpmtSensitive) -> Sensitive {
     let auth = s.auth_value.as_bytes();
     let len = auth.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     Sensitive {
