@@ -339,6 +339,9 @@ fn generator_is_deterministic_and_broad() {
         "GetSessionAuditDigest",
         "NV_Certify",
         "SetCommandCodeAuditStatus",
+        "Duplicate",
+        "Rewrap",
+        "Import",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

@@ -51,7 +51,8 @@ fn kdfe_seed(
 }
 
 /// Recovers the seed `encrypted` carries for `obj` (a loaded decrypt key with its private
-/// part). Any failure is TPM_RC_VALUE, to which the caller adds the parameter number.
+/// part). A failure is TPM_RC_ECC_POINT for an ephemeral point off the curve, TPM_RC_VALUE
+/// otherwise; the caller adds the parameter number.
 pub(crate) fn decrypt(obj: &Object, label: &[u8], encrypted: &[u8]) -> Result<Secret, TpmRc> {
     match &obj.public.detail {
         PublicDetail::Rsa { .. } => {
@@ -73,7 +74,8 @@ pub(crate) fn decrypt(obj: &Object, label: &[u8], encrypted: &[u8]) -> Result<Se
                 x: qe.x.as_bytes().to_vec(),
                 y: qe.y.as_bytes().to_vec(),
             };
-            let shared = d.ecdh(&peer).map_err(|_| TpmRc::VALUE)?;
+            // A point off the curve is TPM_RC_ECC_POINT (libtpms' CryptEccPointMultiply).
+            let shared = d.ecdh(&peer).map_err(|_| TpmRc::ECC_POINT)?;
             let z = Zeroizing::new(shared.x);
             kdfe_seed(&obj.public, &z, label, qe.x.as_bytes(), unique.x.as_bytes())
         }

@@ -139,6 +139,9 @@ pub(crate) const CC_POLICY_COUNTER_TIMER: u32 = 0x16D;
 pub(crate) const CC_POLICY_AUTHORIZE: u32 = 0x16A;
 pub(crate) const CC_POLICY_SIGNED: u32 = 0x160;
 pub(crate) const CC_POLICY_TICKET: u32 = 0x172;
+pub(crate) const CC_DUPLICATE: u32 = 0x14B;
+pub(crate) const CC_REWRAP: u32 = 0x152;
+pub(crate) const CC_IMPORT: u32 = 0x156;
 
 pub(crate) const RH_OWNER: u32 = 0x4000_0001;
 pub(crate) const RH_NULL: u32 = 0x4000_0007;
@@ -750,7 +753,8 @@ impl Gen {
     pub(crate) fn step(&mut self) {
         let malformed = self.rng.chance(1, 7);
         let before = self.out.len();
-        match self.rng.below(34) {
+        match self.rng.below(35) {
+            34 => self.duplication(),
             32 | 33 => self.attest(),
             30 | 31 => self.hierarchy_admin(),
             24 | 25 => self.start_session(),
@@ -1686,6 +1690,58 @@ impl Gen {
                     .p(d);
                 c.session_refs.push((0, s));
                 c
+            }
+        };
+        self.push(c.cmp(Cmp::Full));
+    }
+
+    /// TPM2_Duplicate, TPM2_Rewrap and TPM2_Import where the outcome is deterministic: keys
+    /// loaded with TPM2_LoadExternal are no storage parents and need a policy for the DUP role;
+    /// TPM_RH_NULL on both sides of TPM2_Rewrap returns the blob as it is.
+    fn duplication(&mut self) {
+        let key = if let Some((slot, _, _)) = self.find(|k| k == ObjKind::HmacKey) {
+            slot
+        } else {
+            self.load_kind(ObjKind::HmacKey);
+            self.out.len() - 1
+        };
+        let len = self.rng.below(3) * 24;
+        let blob = self.rng.bytes(len);
+        let seed = if self.rng.chance(1, 3) {
+            self.rng.bytes(8)
+        } else {
+            Vec::new()
+        };
+        let c = match self.rng.below(4) {
+            0 => Cmd::new("Duplicate", CC_DUPLICATE)
+                .h(H::Obj(key))
+                .h(H::Fixed(RH_NULL))
+                .pw()
+                .p(B::new().b(&[]).u16(ALG_NULL).done()),
+            1 => Cmd::new("Rewrap", CC_REWRAP)
+                .h(H::Fixed(RH_NULL))
+                .h(H::Fixed(RH_NULL))
+                .pw()
+                .p(B::new().b(&blob).b(&[0x00, 0x0B, 1, 2]).b(&seed).done()),
+            2 => Cmd::new("Rewrap", CC_REWRAP)
+                .h(H::Obj(key))
+                .h(H::Fixed(RH_NULL))
+                .pw()
+                .p(B::new().b(&blob).b(&[0x00, 0x0B]).b(&seed).done()),
+            _ => {
+                let public = keyedhash_public(true);
+                let sym = if self.rng.chance(1, 2) {
+                    B::new().u16(ALG_NULL).done()
+                } else {
+                    B::new().u16(0x0006).u16(128).u16(0x0043).done()
+                };
+                Cmd::new("Import", CC_IMPORT).h(H::Obj(key)).pw().p(B::new()
+                    .b(&[])
+                    .raw(&public)
+                    .b(&blob)
+                    .b(&seed)
+                    .raw(&sym)
+                    .done())
             }
         };
         self.push(c.cmp(Cmp::Full));

@@ -344,21 +344,30 @@ fn read_clock(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 fn clock_set(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let new_time: u64 = ctx.param()?;
     ctx.finish()?;
-    if new_time > CLOCK_SET_MAX || new_time < e.state.perm.clock {
+    let old = e.state.perm.clock;
+    if new_time > CLOCK_SET_MAX || new_time < old {
         return Err(TpmRc::VALUE.with_parameter(1));
     }
     e.state.perm.clock = new_time;
+    // Dictionary-attack recovery counts time that passed, not Clock (libtpms heals with the
+    // time since _TPM_Init): the failure times move with Clock, so setting Clock forward heals
+    // nothing and cannot unlock lockoutAuth early.
+    let shift = new_time - old;
+    let da = &mut e.state.perm.da;
+    da.last_tick = da.last_tick.saturating_add(shift);
+    da.lockout_failed_at = da.lockout_failed_at.saturating_add(shift);
     Ok(())
 }
 
 /// TPM2_ClockRateAdjust (part 3 §29.3).
 fn clock_rate_adjust(_e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let adjust: u8 = ctx.param()?;
-    ctx.finish()?;
-    // TPM_CLOCK_ADJUST is an INT8 from -3 (COARSE_SLOWER) to 3 (COARSE_FASTER).
+    // TPM_CLOCK_ADJUST is an INT8 from -3 (COARSE_SLOWER) to 3 (COARSE_FASTER); its
+    // unmarshalling fails before trailing bytes are looked at.
     if !matches!(adjust, 0..=3 | 0xFD..=0xFF) {
         return Err(TpmRc::VALUE.with_parameter(1));
     }
+    ctx.finish()?;
     Ok(())
 }
 
@@ -384,6 +393,61 @@ mod tests {
         let mut e = Engine::manufacture(Box::new(platform));
         ok_params(&mut e, TpmCc::STARTUP, &[], &[], &[0, 0]);
         (e, clock)
+    }
+
+    #[test]
+    fn setting_the_clock_forward_does_not_end_a_lockout() {
+        let (mut e, clock) = engine_with_clock();
+        let recovery = e.state.perm.da.lockout_recovery;
+        assert!(recovery > 0, "the manufacturer's lockoutRecovery");
+        // A wrong lockout password locks lockoutAuth.
+        let bad = pw_with(b"wrong");
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &[TpmHandle::LOCKOUT],
+            &[bad],
+            &[1],
+            TpmRc::AUTH_FAIL.with_session(1),
+        );
+        let locked = [TpmHandle::LOCKOUT];
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &locked,
+            &[pw()],
+            &[1],
+            TpmRc::LOCKOUT,
+        );
+        // The owner sets Clock far past the recovery time: still locked.
+        let later = e.state.perm.clock + u64::from(recovery) * 1000 + 5_000;
+        let owner = [TpmHandle::OWNER];
+        expect_rc(
+            &mut e,
+            TpmCc::CLOCK_SET,
+            &owner,
+            &[pw()],
+            &later.to_be_bytes(),
+            TpmRc::SUCCESS,
+        );
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &locked,
+            &[pw()],
+            &[1],
+            TpmRc::LOCKOUT,
+        );
+        // Real time passing ends it.
+        clock.advance(u64::from(recovery) * 1000 + 1);
+        expect_rc(
+            &mut e,
+            TpmCc::CLEAR_CONTROL,
+            &locked,
+            &[pw()],
+            &[1],
+            TpmRc::SUCCESS,
+        );
     }
 
     fn define_index(e: &mut Engine, handle: u32, platform_created: bool) {

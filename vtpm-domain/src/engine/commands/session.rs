@@ -69,10 +69,11 @@ pub(crate) const ENTRIES: &[Entry] = &[
 /// The label of secrets shared with a TPM key (part 1 §24), with its terminating zero.
 const SECRET_LABEL: &[u8] = b"SECRET\0";
 
-/// Recovers the salt of TPM2_StartAuthSession. Any failure is TPM_RC_VALUE (the caller adds
-/// the parameter number of encryptedSalt).
+/// Recovers the salt of TPM2_StartAuthSession. Any failure is TPM_RC_VALUE, an ephemeral
+/// point off the curve included, as libtpms answers (the caller adds the parameter number of
+/// encryptedSalt).
 fn decrypt_salt(obj: &Object, encrypted: &[u8]) -> Result<Secret, TpmRc> {
-    crate::engine::secret::decrypt(obj, SECRET_LABEL, encrypted)
+    crate::engine::secret::decrypt(obj, SECRET_LABEL, encrypted).map_err(|_| TpmRc::VALUE)
 }
 
 /// TPM2_StartAuthSession (part 3 §11.1).
