@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::many_single_char_names
+)]
 //! TPM2_Duplicate, TPM2_Rewrap and TPM2_Import (TCG TPM 2.0 Library part 3 §13, part 1 §23.3),
 //! cross-checked with swtpm 0.7 / libtpms:
 //!
@@ -521,7 +526,7 @@ fn errors_flow(t: &mut dyn Tpm, log: &mut Log) {
     bad.blob[40] ^= 1;
     let (rc, _) = import(t, parent, &[3; 16], &public, &bad, true);
     log.rc("import, damaged blob", rc);
-    bad.blob = d.blob.clone();
+    bad.blob.clone_from(&d.blob);
     bad.seed[10] ^= 1;
     let (rc, _) = import(t, parent, &[3; 16], &public, &bad, true);
     log.rc("import, damaged seed", rc);
