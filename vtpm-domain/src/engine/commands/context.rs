@@ -297,9 +297,25 @@ fn context_load(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let saved = context.saved_handle;
     if is_session(saved) {
         let live = e.state.vol.session_contexts.get(&saved.0) == Some(&context.sequence);
-        let stored = e.state.vol.sessions.get(&saved.0);
-        let current = stored.filter(|s| !s.is_loaded()).map(encode);
-        if !live || !current.is_some_and(|c| ct_eq(&c, &body)) {
+        // The saved session must be the one the context holds. Whether it is the exclusive
+        // audit session may have changed while it was saved (any command without it ends the
+        // exclusivity, libtpms' global g_exclusiveAuditSession): that flag is not compared.
+        let matches = e
+            .state
+            .vol
+            .sessions
+            .get_mut(&saved.0)
+            .filter(|s| !s.is_loaded())
+            .is_some_and(|s| {
+                let exclusive = s.audit_exclusive;
+                let same = [false, true].iter().any(|&x| {
+                    s.audit_exclusive = x;
+                    ct_eq(&encode(&*s), &body)
+                });
+                s.audit_exclusive = exclusive;
+                same
+            });
+        if !live || !matches {
             return Err(TpmRc::HANDLE.with_parameter(1));
         }
         let loaded = e
@@ -728,6 +744,33 @@ mod tests {
             .unwrap()
             .handle
             .unwrap()
+    }
+
+    #[test]
+    fn a_saved_audit_session_loads_after_losing_exclusivity() {
+        let mut e = engine();
+        let s = start_hmac_session(&mut e);
+        // GetRandom audited by the session: it becomes the exclusive audit session.
+        let audit = tpm2::auth::TpmsAuthCommand {
+            session_handle: s,
+            nonce: tpm2::structures::Tpm2bNonce::new(&[1; 16]).unwrap(),
+            attributes: tpm2::auth::TpmaSession(
+                tpm2::auth::TpmaSession::CONTINUE_SESSION | tpm2::auth::TpmaSession::AUDIT,
+            ),
+            hmac: tpm2::structures::Tpm2bAuth::empty(),
+        };
+        let (rc, _) = run(&mut e, TpmCc::GET_RANDOM, &[], &[audit], &[0, 8]);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        assert!(e.state.vol.sessions[&s.0].audit_exclusive);
+        let c = save(&mut e, s);
+        // A command with sessions but without it ends the exclusivity, also while it is saved.
+        let pw = crate::engine::testutil::pw();
+        let ext = cat(&[&[0, 0, 0, 1, 0, 0x0b], &[9; 32]]);
+        let (rc, _) = run(&mut e, TpmCc::PCR_EXTEND, &[TpmHandle(16)], &[pw], &ext);
+        assert_eq!(rc, TpmRc::SUCCESS);
+        assert!(!e.state.vol.sessions[&s.0].audit_exclusive);
+        let (rc, h) = load_rc(&mut e, &c);
+        assert_eq!((rc, h), (TpmRc::SUCCESS, Some(s)));
     }
 
     #[test]
