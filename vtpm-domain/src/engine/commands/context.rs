@@ -764,7 +764,7 @@ mod tests {
         assert!(e.state.vol.sessions[&s.0].audit_exclusive);
         let c = save(&mut e, s);
         // A command with sessions but without it ends the exclusivity, also while it is saved.
-        let pw = crate::engine::testutil::pw();
+        let pw = pw();
         let ext = cat(&[&[0, 0, 0, 1, 0, 0x0b], &[9; 32]]);
         let (rc, _) = run(&mut e, TpmCc::PCR_EXTEND, &[TpmHandle(16)], &[pw], &ext);
         assert_eq!(rc, TpmRc::SUCCESS);
