@@ -161,6 +161,7 @@ pub(crate) const ALGORITHMS: &[(TpmAlgId, u32)] = &[
     (TpmAlgId::OAEP, ASYM | ENC),
     (TpmAlgId::ECDSA, ASYM | SIGN),
     (TpmAlgId::ECDH, ASYM | METHOD),
+    (TpmAlgId::ECDAA, ASYM | SIGN),
     (TpmAlgId::KDF1_SP800_56A, HASH | METHOD),
     (TpmAlgId::KDF1_SP800_108, HASH | METHOD),
     (TpmAlgId::ECC, ASYM | OBJECT),
@@ -523,8 +524,8 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         // Zero: LEVEL and PS_LEVEL (level 0); NV_COUNTERS_MAX (no limit of its own: any NV
         // index may be a counter); MEMORY (objects, sessions, persistent objects and NV
         // indices each have their own limit); the audit counter (no command is audited); no
-        // platform-specification date, split signing, vendor commands, FIPS mode, algorithm
-        // set, NV write delay, NV index.
+        // platform-specification date, vendor commands, FIPS mode, algorithm set, NV write
+        // delay, NV index.
         TpmPt::LEVEL
         | TpmPt::PS_LEVEL
         | TpmPt::NV_COUNTERS_MAX
@@ -533,11 +534,12 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         | TpmPt::AUDIT_COUNTER_1
         | TpmPt::PS_DAY_OF_YEAR
         | TpmPt::PS_YEAR
-        | TpmPt::SPLIT_MAX
         | TpmPt::VENDOR_COMMANDS
         | TpmPt::MODES
         | TpmPt::ALGORITHM_SET
         | TpmPt::NV_WRITE_RECOVERY => 0,
+        // The commitments TPM2_Commit / TPM2_EC_Ephemeral may have outstanding.
+        TpmPt::SPLIT_MAX => n32(crate::engine::state::COMMIT_ARRAY_BYTES * 8),
         TpmPt::HR_NV_INDEX => n32(p.nv.indices.len()),
         TpmPt::NV_COUNTERS => n32(p.nv.counters()),
         TpmPt::TOTAL_COMMANDS | TpmPt::LIBRARY_COMMANDS => commands,

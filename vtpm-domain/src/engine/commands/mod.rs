@@ -7,6 +7,7 @@ mod attest;
 mod capability;
 mod context;
 mod credential;
+mod ecc_commit;
 mod hash;
 mod hierarchy;
 mod keys;
@@ -45,4 +46,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     hierarchy::ENTRIES,
     misc::ENTRIES,
     credential::ENTRIES,
+    ecc_commit::ENTRIES,
 ];

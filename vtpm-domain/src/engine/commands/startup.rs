@@ -9,7 +9,9 @@
 //! | none or CLEAR | STATE | TPM_RC_VALUE |
 //!
 //! TPM Reset and TPM Restart also clear the NV indices' STCLEAR locks and CLEAR_STCLEAR
-//! written flags (`nv::NvStore::startup_clear`, part 2 §13.4).
+//! written flags (`nv::NvStore::startup_clear`, part 2 §13.4). TPM Reset also starts the
+//! commit mechanism of the two-phase ECC commands afresh (new commitNonce, counter 0, nothing
+//! outstanding; `commands::ecc_commit`), as the reference implementation's `CryptStartup` does.
 
 use tpm2::rc::TpmRc;
 use tpm2::st::TpmSu;
@@ -17,7 +19,7 @@ use tpm2::st::TpmSu;
 use crate::engine::Engine;
 use crate::engine::dispatch::{Ctx, Entry};
 use crate::engine::pcr::PcrBanks;
-use crate::engine::state::{Saved, ShutdownKind};
+use crate::engine::state::{CommitState, Saved, ShutdownKind};
 
 /// This family's rows of the dispatch table.
 pub(crate) const ENTRIES: &[Entry] = &[
@@ -100,6 +102,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.perm.reset_count = st.perm.reset_count.wrapping_add(1);
             st.perm.restart_count = 0;
             st.perm.nv.startup_clear(true);
+            st.commit = CommitState::default();
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;
