@@ -332,6 +332,10 @@ fn generator_is_deterministic_and_broad() {
         "PolicySigned",
         "PolicyTicket",
         "PolicyAuthorize",
+        "EC_Ephemeral",
+        "Commit",
+        "Sign ECDAA",
+        "ZGen_2Phase",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

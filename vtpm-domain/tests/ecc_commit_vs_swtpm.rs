@@ -678,7 +678,10 @@ fn zgen_2phase_matches_swtpm() {
         let ((_, c), _) = both_ephemeral(&mut p);
         let (ours, theirs) = p.both(&zgen_cmd(key, &qs_b, &qe_b, scheme, c));
         assert_eq!(rc_of(&ours), TpmRc::SCHEME.with_parameter(3));
-        eprintln!("ZGen_2Phase scheme {scheme:#06x}: swtpm answers {}", rc_of(&theirs));
+        eprintln!(
+            "ZGen_2Phase scheme {scheme:#06x}: swtpm answers {}",
+            rc_of(&theirs)
+        );
         theirs_rc.push(rc_of(&theirs));
     }
     assert_eq!(theirs_rc, [TpmRc::SUCCESS, TpmRc::FAILURE]);
