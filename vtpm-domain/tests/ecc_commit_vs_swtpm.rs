@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// a / b: the two responses to one command; p the pair; the curve arithmetic of part 1 §C.
+#![allow(clippy::many_single_char_names)]
 //! TPM2_Commit, TPM2_EC_Ephemeral (TCG TPM 2.0 Library part 3 §19), TPM2_ZGen_2Phase (§14.7)
 //! and ECDAA signatures of TPM2_Sign (part 1 §C.4) on our engine side by side with swtpm 0.7.1
 //! (libtpms 0.9): the same keys (given in the clear with TPM2_LoadExternal) and the same

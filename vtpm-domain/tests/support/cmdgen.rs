@@ -2003,7 +2003,7 @@ impl Gen {
             .iter()
             .filter(|c| matches!(c.kind, "Commit" | "EC_Ephemeral"))
             .count();
-        let mut count = |rng: &mut Rng| (made + 1).saturating_sub(rng.below(5)) as u16;
+        let count = |rng: &mut Rng| (made + 1).saturating_sub(rng.below(5)) as u16;
         let ecc_point = || B::new().b(&unhex(ECC_X)).b(&unhex(ECC_Y)).done();
         let ephemeral = |rng: &mut Rng| {
             // Never another curve libtpms implements: only P-256 is compared.
@@ -2037,13 +2037,7 @@ impl Gen {
         };
         let mut cmds = vec![ephemeral(&mut rng)];
         let mut own_key = None;
-        if !free {
-            // No free slot: the ECDH key if it is loaded anyway.
-            if let Some((slot, _, _)) = self.find(|k| k == ObjKind::EccPriv) {
-                let c = count(&mut rng);
-                cmds.push(zgen(&mut rng, H::Obj(slot), c));
-            }
-        } else {
+        if free {
             let ecdaa = rng.chance(2, 3);
             let public = if ecdaa {
                 ecdaa_public()
@@ -2122,6 +2116,10 @@ impl Gen {
                 let c = count(&mut rng);
                 cmds.push(zgen(&mut rng, key, c));
             }
+        } else if let Some((slot, _, _)) = self.find(|k| k == ObjKind::EccPriv) {
+            // No free slot: the ECDH key if it is loaded anyway.
+            let c = count(&mut rng);
+            cmds.push(zgen(&mut rng, H::Obj(slot), c));
         }
         for mut c in cmds {
             if rng.chance(1, 8) {

@@ -255,7 +255,7 @@ fn commit(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let curve = ecc_curve(obj).map_err(|_| TpmRc::KEY.with_handle(1))?;
     let name = obj.name.clone();
     let name_alg = obj.public.name_alg;
-    let r = generate_r(e, curve, None, &name).ok_or(TpmRc::NO_RESULT)?;
+    let r_value = generate_r(e, curve, None, &name).ok_or(TpmRc::NO_RESULT)?;
     let obj = e.state.object(h).ok_or(TpmRc::HANDLE.with_handle(1))?;
     let p2 = if s2.is_empty() {
         None
@@ -284,27 +284,27 @@ fn commit(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             .map_err(|_| TpmRc::ECC_POINT.with_parameter(1))?;
         Some(p1)
     };
-    let (k, l) = match &p2 {
+    let (k_point, l_point) = match &p2 {
         Some(p2) => {
-            let d = ecc_private(obj)
+            let ds = ecc_private(obj)
                 .map_err(|_| TpmRc::KEY.with_handle(1))?
                 .scalar();
             (
-                Some(multiply(curve, Some(p2), &d)?),
-                Some(multiply(curve, Some(p2), &r)?),
+                Some(multiply(curve, Some(p2), &ds)?),
+                Some(multiply(curve, Some(p2), &r_value)?),
             )
         }
         None => (None, None),
     };
     // E = [r]P1, or [r]G when there is neither P1 nor P2 (part 4 CryptEccCommitCompute).
     let e_point = if p1.is_some() || p2.is_none() {
-        Some(multiply(curve, p1.as_ref(), &r)?)
+        Some(multiply(curve, p1.as_ref(), &r_value)?)
     } else {
         None
     };
     let counter = make_commitment(e);
-    ctx.put(&point_out(k.as_ref(), curve)?);
-    ctx.put(&point_out(l.as_ref(), curve)?);
+    ctx.put(&point_out(k_point.as_ref(), curve)?);
+    ctx.put(&point_out(l_point.as_ref(), curve)?);
     ctx.put(&point_out(e_point.as_ref(), curve)?);
     ctx.put(&counter);
     Ok(())
@@ -394,9 +394,9 @@ pub(crate) fn sign_ecdaa(
     let key = ecc_private(obj)?;
     let curve = key.curve();
     let name = obj.name.clone();
-    let r = generate_r(e, curve, Some(count), &name).ok_or(TpmRc::VALUE)?;
+    let r_value = generate_r(e, curve, Some(count), &name).ok_or(TpmRc::VALUE)?;
     let hash = HashAlg::from_alg(hash_alg).ok_or(TpmRc::SCHEME)?;
-    let d = key.scalar();
+    let ds = key.scalar();
     for _ in 0..SIGN_ATTEMPTS {
         let nonce_k = EccPrivate::generate(curve, &mut TpmRng(e))
             .map_err(|_| TpmRc::NO_RESULT)?
@@ -407,7 +407,8 @@ pub(crate) fn sign_ecdaa(
             .unwrap_or(nonce_k.len());
         let nonce_k = nonce_k.get(first..).unwrap_or_default();
         let t = digest(hash, &[nonce_k, digest_in]);
-        let Some(s) = schnorr_combine(curve, &r, &t, &d).map_err(|_| TpmRc::NO_RESULT)? else {
+        let Some(s) = schnorr_combine(curve, &r_value, &t, &ds).map_err(|_| TpmRc::NO_RESULT)?
+        else {
             continue;
         };
         end_commitment(e, count);
