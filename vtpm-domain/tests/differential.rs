@@ -292,8 +292,8 @@ fn differential(seeds_var: &str, generator: fn(u64, usize) -> Vec<Cmd>) {
 /// The generator itself: deterministic per seed, and covering every kind.
 #[test]
 fn generator_is_deterministic_and_broad() {
-    let a = generate(7, 2000);
-    let b = generate(7, 2000);
+    let a = generate(7, 4000);
+    let b = generate(7, 4000);
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.bytes(&[]), y.bytes(&[]));
@@ -342,6 +342,10 @@ fn generator_is_deterministic_and_broad() {
         "Duplicate",
         "Rewrap",
         "Import",
+        "EC_Ephemeral",
+        "Commit",
+        "Sign ECDAA",
+        "ZGen_2Phase",
     ] {
         assert!(kinds.contains(k), "{k} never generated: {kinds:?}");
     }

@@ -12,6 +12,8 @@
 //!             1 permanent, 2 volatile, 3 saved-by-Shutdown(STATE) (optional),
 //!             4 NV indices (optional: absent when no index was ever defined; `nv.rs`),
 //!             7 command audit (optional: absent while a new TPM's; `audit.rs`)
+//!             8 commit state of the two-phase ECC commands (optional: absent while it is
+//!               pristine, and in blobs written before TPM2_Commit existed)
 //! digest    32 bytes SHA-256 of everything before it
 //! ```
 //!
@@ -279,12 +281,74 @@ pub(crate) struct Volatile {
     pub startup_locality: u8,
 }
 
+/// Size of the commit array in bytes: 8 times this many TPM2_Commit / TPM2_EC_Ephemeral results
+/// may be outstanding (TPM_PT_SPLIT_MAX; libtpms' `gr.commitArray` is 16 bytes too).
+pub(crate) const COMMIT_ARRAY_BYTES: usize = 16;
+
+/// The state of the commit mechanism of the two-phase ECC commands (part 1 §C.2.5, the
+/// reference implementation's `gr.commitNonce`, `gr.commitCounter`, `gr.commitArray`). Like
+/// libtpms' "reset data" it survives TPM Restart and TPM Resume and starts afresh at TPM Reset
+/// (`commands::startup`); `commands::ecc_commit` uses it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct CommitState {
+    /// commitNonce, the KDFa key of every commit random value. Empty after a TPM Reset until
+    /// the first commitment draws it from the DRBG (the reference implementation draws it in
+    /// TPM2_Startup; drawing it on first use is the same to every observer and leaves the
+    /// DRBG stream of a TPM that never commits as it was).
+    pub nonce: Secret,
+    /// commitCounter: the number of commitments made since the last TPM Reset.
+    pub counter: u64,
+    /// commitArray: bit `c mod 128` set while the commitment with counter `c` is unused.
+    pub array: [u8; COMMIT_ARRAY_BYTES],
+}
+
+impl fmt::Debug for CommitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitState")
+            .field("counter", &self.counter)
+            .field("array", &self.array)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommitState {
+    /// Nothing committed and no nonce drawn (as after TPM Reset): not worth a section.
+    fn is_pristine(&self) -> bool {
+        *self == CommitState::default()
+    }
+}
+
+impl Persist for CommitState {
+    fn save(&self, w: &mut Writer) {
+        w.bytes(&self.nonce);
+        w.u64(self.counter);
+        w.bytes(&self.array);
+    }
+
+    fn load(r: &mut Loader<'_>) -> Result<Self, StateError> {
+        let nonce = secret(r, "commitNonce")?;
+        let counter = r.u64("commitCounter")?;
+        let array = r
+            .bytes(COMMIT_ARRAY_BYTES, "commitArray")?
+            .try_into()
+            .map_err(|_| StateError::BadValue("commitArray"))?;
+        Ok(Self {
+            nonce,
+            counter,
+            array,
+        })
+    }
+}
+
 /// The whole TPM.
 pub(crate) struct State {
     pub perm: Permanent,
     pub vol: Volatile,
     /// Set by TPM2_Shutdown(STATE), consumed by the next TPM2_Startup.
     pub saved: Option<Saved>,
+    /// The commit state of TPM2_Commit, TPM2_EC_Ephemeral and ECDAA (saved as its own
+    /// section of the blob).
+    pub commit: CommitState,
 }
 
 fn fresh(platform: &mut dyn Platform, n: usize) -> Secret {
@@ -370,6 +434,7 @@ impl State {
             perm,
             vol,
             saved: None,
+            commit: CommitState::default(),
         }
     }
 
@@ -453,6 +518,10 @@ impl State {
             w.u16(SECTION_AUDIT);
             w.nested(|w| self.perm.audit.save(w));
         }
+        if !self.commit.is_pristine() {
+            w.u16(SECTION_COMMIT);
+            w.nested(|w| self.commit.save(w));
+        }
         let d = digest(HashAlg::Sha256, &[&w.out]);
         w.out.extend_from_slice(&d);
         w.out
@@ -477,6 +546,7 @@ impl State {
         }
         let (mut perm, mut vol, mut saved, mut nv) = (None::<Permanent>, None, None, None);
         let mut audit = None;
+        let mut commit = None;
         while r.remaining() > 0 {
             let tag = r.u16("section tag")?;
             match tag {
@@ -495,6 +565,9 @@ impl State {
                 SECTION_AUDIT if audit.is_none() => {
                     audit = Some(r.nested("command audit", CommandAudit::load)?);
                 }
+                SECTION_COMMIT if commit.is_none() => {
+                    commit = Some(r.nested("commit state", CommitState::load)?);
+                }
                 other => return Err(StateError::BadSection(other)),
             }
         }
@@ -505,6 +578,7 @@ impl State {
             perm,
             vol: vol.ok_or(StateError::BadSection(SECTION_VOLATILE))?,
             saved,
+            commit: commit.unwrap_or_default(),
         })
     }
 }
@@ -516,6 +590,7 @@ const SECTION_VOLATILE: u16 = 2;
 const SECTION_SAVED: u16 = 3;
 const SECTION_NV: u16 = 4;
 const SECTION_AUDIT: u16 = 7;
+const SECTION_COMMIT: u16 = 8;
 
 /// Most persistent objects or loaded transient objects/sessions a blob may hold.
 const MAX_ENTRIES: usize = 4096;

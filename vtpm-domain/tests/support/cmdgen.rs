@@ -142,6 +142,9 @@ pub(crate) const CC_POLICY_TICKET: u32 = 0x172;
 pub(crate) const CC_DUPLICATE: u32 = 0x14B;
 pub(crate) const CC_REWRAP: u32 = 0x152;
 pub(crate) const CC_IMPORT: u32 = 0x156;
+pub(crate) const CC_COMMIT: u32 = 0x18B;
+pub(crate) const CC_EC_EPHEMERAL: u32 = 0x18E;
+pub(crate) const CC_ZGEN_2PHASE: u32 = 0x18D;
 
 pub(crate) const RH_OWNER: u32 = 0x4000_0001;
 pub(crate) const RH_NULL: u32 = 0x4000_0007;
@@ -195,6 +198,10 @@ pub(crate) const ECC_R: &str = "c87b8fe745386b494fbfa5411247dbb7d9e5c7dbf69ae974
 pub(crate) const ECC_S: &str = "8f326b0ce77fb6566c2839856c2f67ec1178bb0a24950e107ca99a2ed006cda6";
 /// The fixed P-256 key's private scalar (for ECDH_ZGen).
 pub(crate) const ECC_D: &str = "ebeb48a72d5360e3c843c11604b27da3705cc5c00188e1b3330b010c3f1cc6b5";
+/// s2 of TPM2_Commit and y2 with (SHA-256(s2) mod p, y2) on P-256.
+pub(crate) const COMMIT_S2: &[u8] = b"cmdgen s2 0";
+pub(crate) const COMMIT_Y2: &str =
+    "922bef101ddf2483b6b4a94b2baf875443e09f3b50c8fc2a659dc1c7c12408b2";
 /// "differential msg" encrypted by openssl to the fixed RSA key: RSAES-PKCS1-v1_5, and
 /// RSAES-OAEP with SHA-256 (and MGF1-SHA-256), empty label.
 pub(crate) const RSA_CT_PKCS1: &str = "23a552bfae31f103a19d44c04dff83e3698865c5c4226cc99a92d2bd7f\
@@ -404,6 +411,25 @@ pub(crate) fn ecc_ecdh_public() -> Vec<u8> {
         .b(&[])
         .u16(ALG_NULL)
         .u16(ALG_NULL)
+        .u16(0x0003)
+        .u16(ALG_NULL)
+        .b(&unhex(ECC_X))
+        .b(&unhex(ECC_Y))
+        .done();
+    B::new().b(&t).done()
+}
+
+/// TPM2B_PUBLIC of the fixed P-256 key as an ECDAA-SHA256 signing key (TPM2_Commit).
+pub(crate) fn ecdaa_public() -> Vec<u8> {
+    let t = B::new()
+        .u16(ALG_ECC)
+        .u16(ALG_SHA256)
+        .u32(SIGN | USER_WITH_AUTH | NO_DA)
+        .b(&[])
+        .u16(ALG_NULL)
+        .u16(0x001A)
+        .u16(ALG_SHA256)
+        .u16(0)
         .u16(0x0003)
         .u16(ALG_NULL)
         .b(&unhex(ECC_X))
@@ -800,6 +826,7 @@ impl Gen {
         if malformed && self.out.len() > before {
             self.malform();
         }
+        self.ecc_commit();
     }
 
     /// Malforms the last generated command (which must then fail on both TPMs, so it loads
@@ -2163,6 +2190,175 @@ impl Gen {
                 .cmp(Cmp::Full),
         };
         self.push(c);
+    }
+
+    /// The two-phase ECC commands (part 3 §19, §14.7), after every other step that leaves an
+    /// object slot free and every twentieth of the others:
+    /// TPM2_EC_Ephemeral; TPM2_Commit with the fixed P-256 key as an ECDAA key (no points, P1,
+    /// P2 from [`COMMIT_S2`]/[`COMMIT_Y2`], both, broken ones) and ECDAA TPM2_Sign; and
+    /// TPM2_ZGen_2Phase with the fixed ECDH key; on counters that are outstanding, used or
+    /// never made. Both TPMs count alike, so codes and lengths agree; `K = [d]P2` and
+    /// `outZ1 = [d]QsB` (the first point of the response) are compared bytewise, the rest
+    /// derives from each TPM's secret commit nonce.
+    ///
+    /// This step draws from its own generator (seeded from the main one's state, which it
+    /// leaves alone) and loads and flushes its keys itself, only while a slot is free, so the
+    /// commands of every other step are those of a run without it.
+    fn ecc_commit(&mut self) {
+        let mut rng = Rng(self.rng.0 ^ 0x0ECC_C0AA_17ED_5EED);
+        let free = self.live.len() < 3;
+        if !rng.chance(1, if free { 2 } else { 20 }) {
+            return;
+        }
+        // A counter near the last commitments made (some outstanding, some used, some not
+        // yet made).
+        let made = self
+            .out
+            .iter()
+            .filter(|c| matches!(c.kind, "Commit" | "EC_Ephemeral"))
+            .count();
+        let count = |rng: &mut Rng| (made + 1).saturating_sub(rng.below(5)) as u16;
+        let ecc_point = || B::new().b(&unhex(ECC_X)).b(&unhex(ECC_Y)).done();
+        let ephemeral = |rng: &mut Rng| {
+            // Never another curve libtpms implements: only P-256 is compared.
+            let curve = if rng.chance(1, 8) {
+                rng.pick(&[0x0000u16, 0x0099, 0x7777])
+            } else {
+                0x0003
+            };
+            Cmd::new("EC_Ephemeral", CC_EC_EPHEMERAL)
+                .p(B::new().u16(curve).done())
+                .cmp(Cmp::Len)
+        };
+        let zgen = |rng: &mut Rng, key: H, count: u16| {
+            // ECDH; never ECMQV, which puts libtpms 0.9.2 in failure mode.
+            let scheme = if rng.chance(1, 6) {
+                rng.pick(&[ALG_NULL, ALG_ECDSA, 0x001A])
+            } else {
+                0x0019
+            };
+            Cmd::new("ZGen_2Phase", CC_ZGEN_2PHASE)
+                .h(key)
+                .pw()
+                .p(B::new()
+                    .b(&ecc_point())
+                    .b(&ecc_point())
+                    .u16(scheme)
+                    .u16(count)
+                    .done())
+                // Header, parameterSize, outZ1.
+                .cmp(Cmp::Prefix(10 + 4 + 70))
+        };
+        let mut cmds = vec![ephemeral(&mut rng)];
+        let mut own_key = None;
+        if free {
+            let ecdaa = rng.chance(2, 3);
+            let public = if ecdaa {
+                ecdaa_public()
+            } else {
+                ecc_ecdh_public()
+            };
+            let slot = self.out.len();
+            self.push(
+                Cmd::new("LoadExternal", CC_LOAD_EXTERNAL)
+                    .p(B::new()
+                        .raw(&sensitive(ALG_ECC, &unhex(ECC_D)))
+                        .raw(&public)
+                        .u32(RH_NULL)
+                        .done())
+                    .cmp(Cmp::SkipHandle)
+                    .loads(ObjKind::EccPriv),
+            );
+            let key = H::Obj(slot);
+            own_key = Some(key);
+            if ecdaa {
+                let empty = B::new().b(&[0; 4]).done();
+                let (p1, s2, y2): (Vec<u8>, Vec<u8>, Vec<u8>) = match rng.below(7) {
+                    0 => (B::new().b(&ecc_point()).done(), vec![], vec![]),
+                    1 => (empty, COMMIT_S2.to_vec(), unhex(COMMIT_Y2)),
+                    2 => (
+                        B::new().b(&ecc_point()).done(),
+                        COMMIT_S2.to_vec(),
+                        unhex(COMMIT_Y2),
+                    ),
+                    3 => {
+                        let mut y = unhex(COMMIT_Y2);
+                        y[31] ^= 1;
+                        (empty, COMMIT_S2.to_vec(), y)
+                    }
+                    4 => (empty, COMMIT_S2.to_vec(), vec![]),
+                    _ => (empty, vec![], vec![]),
+                };
+                let cmp = if s2.is_empty() {
+                    Cmp::Len
+                } else {
+                    // Header, parameterSize, K.
+                    Cmp::Prefix(10 + 4 + 70)
+                };
+                cmds.push(
+                    Cmd::new("Commit", CC_COMMIT)
+                        .h(key)
+                        .pw()
+                        .p(B::new().raw(&p1).b(&s2).b(&y2).done())
+                        .cmp(cmp),
+                );
+                if rng.chance(2, 3) {
+                    let hash = if rng.chance(1, 6) {
+                        ALG_SHA384
+                    } else {
+                        ALG_SHA256
+                    };
+                    let c = count(&mut rng);
+                    cmds.push(
+                        Cmd::new("Sign ECDAA", CC_SIGN)
+                            .h(key)
+                            .pw()
+                            .p(B::new()
+                                .b(&rng.bytes(32))
+                                .u16(0x001A)
+                                .u16(hash)
+                                .u16(c)
+                                .u16(0x8024)
+                                .u32(RH_NULL)
+                                .b(&[])
+                                .done())
+                            // nonceK is random, and so is its length (leading zeros dropped).
+                            .cmp(Cmp::Rc),
+                    );
+                }
+            } else {
+                let c = count(&mut rng);
+                cmds.push(zgen(&mut rng, key, c));
+            }
+        } else if let Some((slot, _, _)) = self.find(|k| k == ObjKind::EccPriv) {
+            // No free slot: the ECDH key if it is loaded anyway.
+            let c = count(&mut rng);
+            cmds.push(zgen(&mut rng, H::Obj(slot), c));
+        }
+        for mut c in cmds {
+            if rng.chance(1, 8) {
+                // Malformed (never below a header: swtpm would wait for the rest of it).
+                let len = c.bytes(&[]).len();
+                c.mutation = Some(match rng.below(3) {
+                    0 => Mutation::TruncateFixed(10 + rng.below(len - 10)),
+                    1 => {
+                        let n = 1 + rng.below(3);
+                        Mutation::Append(rng.bytes(n))
+                    }
+                    _ => Mutation::Flip(10 + rng.below(len - 10), 0x80),
+                });
+                c.kind = "malformed";
+                c.cmp = Cmp::Rc;
+            }
+            self.push(c);
+        }
+        if let Some(key) = own_key {
+            self.push(
+                Cmd::new("FlushContext", CC_FLUSH_CONTEXT)
+                    .cmp(Cmp::Full)
+                    .with_flush(key),
+            );
+        }
     }
 }
 

@@ -161,6 +161,7 @@ pub(crate) const ALGORITHMS: &[(TpmAlgId, u32)] = &[
     (TpmAlgId::OAEP, ASYM | ENC),
     (TpmAlgId::ECDSA, ASYM | SIGN),
     (TpmAlgId::ECDH, ASYM | METHOD),
+    (TpmAlgId::ECDAA, ASYM | SIGN),
     (TpmAlgId::KDF1_SP800_56A, HASH | METHOD),
     (TpmAlgId::KDF1_SP800_108, HASH | METHOD),
     (TpmAlgId::ECC, ASYM | OBJECT),
@@ -522,15 +523,14 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         TpmPt::PS_REVISION => PS_REVISION,
         // Zero: LEVEL and PS_LEVEL (level 0); NV_COUNTERS_MAX (no limit of its own: any NV
         // index may be a counter); MEMORY (objects, sessions, persistent objects and NV
-        // indices each have their own limit); no platform-specification date, split signing, vendor commands, FIPS mode, algorithm
-        // set, NV write delay, NV index.
+        // indices each have their own limit); no platform-specification date, vendor commands,
+        // FIPS mode, algorithm set, NV write delay, NV index.
         TpmPt::LEVEL
         | TpmPt::PS_LEVEL
         | TpmPt::NV_COUNTERS_MAX
         | TpmPt::MEMORY
         | TpmPt::PS_DAY_OF_YEAR
         | TpmPt::PS_YEAR
-        | TpmPt::SPLIT_MAX
         | TpmPt::VENDOR_COMMANDS
         | TpmPt::MODES
         | TpmPt::ALGORITHM_SET
@@ -538,6 +538,8 @@ pub(crate) fn property_value(e: &Engine, pt: TpmPt) -> Option<u32> {
         // The command audit counter, high and low halves.
         TpmPt::AUDIT_COUNTER_0 => u32::try_from(p.audit.counter >> 32).unwrap_or(u32::MAX),
         TpmPt::AUDIT_COUNTER_1 => u32::try_from(p.audit.counter & 0xFFFF_FFFF).unwrap_or(0),
+        // The commitments TPM2_Commit / TPM2_EC_Ephemeral may have outstanding.
+        TpmPt::SPLIT_MAX => n32(crate::engine::state::COMMIT_ARRAY_BYTES * 8),
         TpmPt::HR_NV_INDEX => n32(p.nv.indices.len()),
         TpmPt::NV_COUNTERS => n32(p.nv.counters()),
         TpmPt::TOTAL_COMMANDS | TpmPt::LIBRARY_COMMANDS => commands,

@@ -17,6 +17,7 @@ use tpm2::{Error, Reader, Unmarshal};
 use super::{TpmRng, implemented_hash, loaded, padded, verified_ticket, verify_hashcheck_ticket};
 use crate::engine::Engine;
 use crate::engine::auth::ct_eq;
+use crate::engine::commands::ecc_commit::sign_ecdaa;
 use crate::engine::crypto::CryptoError;
 use crate::engine::crypto::ecc::verify_ecdsa;
 use crate::engine::crypto::hash::{HashAlg, hmac};
@@ -105,9 +106,11 @@ pub(crate) fn select_sign_scheme(
 }
 
 /// Signs `digest` with the loaded key `h` in `scheme` (already selected), as TPM2_Sign and the
-/// attestation commands do (`CryptSign`). A TPM_ALG_NULL scheme gives the NULL signature.
+/// attestation commands do (`CryptSign`). A TPM_ALG_NULL scheme gives the NULL signature; an
+/// ECDAA signature consumes the commitment its `count` names (`ecc_commit::sign_ecdaa`).
 /// Errors carry no handle or parameter number: TPM_RC_SCHEME when the scheme does not fit the
-/// key type or is not implemented, TPM_RC_VALUE when the digest does not fit the key.
+/// key type or is not implemented, TPM_RC_VALUE when the digest does not fit the key or the
+/// ECDAA count names no outstanding commitment.
 pub(crate) fn sign_digest(
     e: &mut Engine,
     h: TpmHandle,
@@ -154,6 +157,9 @@ pub(crate) fn sign_digest(
                 signature_s: param(&sig_s).map_err(|_| TpmRc::VALUE)?,
             }))
         }
+        (PublicDetail::Ecc { .. }, TpmtSigScheme::Ecdaa(details)) => {
+            sign_ecdaa(e, h, details.hash_alg, details.count, digest)
+        }
         (PublicDetail::KeyedHash { .. }, TpmtSigScheme::Hmac(details)) => {
             let hash = HashAlg::from_alg(details.hash_alg).ok_or(TpmRc::SCHEME)?;
             let mac = hmac(hash, &obj.sensitive.private, &[digest]);
@@ -181,8 +187,10 @@ fn read_hashcheck(r: &mut Reader<'_>) -> Result<TpmtTkHashcheck, Error> {
     })
 }
 
-/// Rejects the schemes this TPM does not implement (SM2, EC-Schnorr, ECDAA) and hashes it does
-/// not implement, as the unmarshalling of the parameter would on a TPM without them.
+/// Rejects the schemes this TPM does not implement (SM2, EC-Schnorr) and hashes it does not
+/// implement, as the unmarshalling of the parameter would on a TPM without them. ECDAA is
+/// refused too: the attestation commands, which use this check, do not sign with it yet
+/// (TPM2_Sign uses [`check_sign_implemented`]).
 pub(crate) fn check_implemented(scheme: &TpmtSigScheme, n: u8) -> Result<(), TpmRc> {
     match scheme {
         TpmtSigScheme::Ecdaa(_) | TpmtSigScheme::Sm2(_) | TpmtSigScheme::Ecschnorr(_) => {
@@ -195,13 +203,21 @@ pub(crate) fn check_implemented(scheme: &TpmtSigScheme, n: u8) -> Result<(), Tpm
     }
 }
 
+/// [`check_implemented`] for TPM2_Sign, which also signs with ECDAA (`ecc_commit`).
+fn check_sign_implemented(scheme: &TpmtSigScheme, n: u8) -> Result<(), TpmRc> {
+    match scheme {
+        TpmtSigScheme::Ecdaa(d) => implemented_hash(d.hash_alg, n).map(|_| ()),
+        other => check_implemented(other, n),
+    }
+}
+
 /// TPM2_Sign (part 3 §20.2): signs an externally provided digest.
 ///
 /// Parameters: digest (1), inScheme (2, TPMT_SIG_SCHEME+), validation (3).
 pub(super) fn sign(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let digest: Tpm2bDigest = ctx.param()?;
     let in_scheme = ctx.param_with(TpmtSigScheme::unmarshal_allow_null)?;
-    check_implemented(&in_scheme, 2)?;
+    check_sign_implemented(&in_scheme, 2)?;
     let validation = ctx.param_with(read_hashcheck)?;
     ctx.finish()?;
     let h = ctx.handles[0];

@@ -9,6 +9,7 @@ mod capability;
 mod context;
 mod credential;
 mod duplication;
+mod ecc_commit;
 mod hash;
 mod hierarchy;
 mod keys;
@@ -49,4 +50,5 @@ pub(crate) const FAMILIES: &[&[Entry]] = &[
     credential::ENTRIES,
     duplication::ENTRIES,
     audit::ENTRIES,
+    ecc_commit::ENTRIES,
 ];

@@ -11,6 +11,9 @@
 //! TPM Reset and TPM Restart also clear the NV indices' STCLEAR locks and CLEAR_STCLEAR
 //! written flags (`nv::NvStore::startup_clear`, part 2 §13.4).
 //! TPM Reset clears the command audit digest (`audit`, libtpms `CommandAuditStartup`).
+//! TPM Reset also starts the commit mechanism of the two-phase ECC commands afresh (new
+//! commitNonce, counter 0, nothing outstanding; `commands::ecc_commit`), as the reference
+//! implementation's `CryptStartup` does.
 
 use tpm2::rc::TpmRc;
 use tpm2::st::TpmSu;
@@ -18,7 +21,7 @@ use tpm2::st::TpmSu;
 use crate::engine::Engine;
 use crate::engine::dispatch::{Ctx, Entry};
 use crate::engine::pcr::PcrBanks;
-use crate::engine::state::{Saved, ShutdownKind};
+use crate::engine::state::{CommitState, Saved, ShutdownKind};
 
 /// This family's rows of the dispatch table.
 pub(crate) const ENTRIES: &[Entry] = &[
@@ -103,6 +106,7 @@ fn startup(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
             st.perm.nv.startup_clear(true);
             // The command audit digest survives TPM Restart and Resume only (part 1 §33).
             st.perm.audit.digest.clear();
+            st.commit = CommitState::default();
         }
     }
     st.vol.orderly = st.perm.shutdown != ShutdownKind::None;

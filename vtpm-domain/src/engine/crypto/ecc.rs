@@ -14,8 +14,10 @@ use alloc::vec::Vec;
 
 use p256::ecdsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::elliptic_curve::bigint::{Encoding, NonZero, U256, U512};
+use p256::elliptic_curve::ff::{Field, PrimeField};
 use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-use p256::{EncodedPoint, FieldBytes, PublicKey, SecretKey};
+use p256::{EncodedPoint, FieldBytes, ProjectivePoint, PublicKey, Scalar, SecretKey};
 use rand_core::{CryptoRng, RngCore};
 use tpm2::st::TpmEccCurve;
 use zeroize::{Zeroize, Zeroizing};
@@ -49,6 +51,101 @@ impl Curve {
     pub fn key_bytes(self) -> usize {
         match self {
             Curve::NistP256 => 32,
+        }
+    }
+
+    /// `value` (a big-endian integer of at most 64 bytes) modulo the field prime p, as
+    /// `key_bytes` bytes (TPM2_Commit's `x2 = H(s2) mod p`). For public values only: the
+    /// arithmetic is not constant-time and its temporaries are not zeroized.
+    pub fn reduce_mod_prime(self, value: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Curve::NistP256 => reduce(value, &P256_P),
+        }
+    }
+
+    /// `value` (a big-endian integer of at most 64 bytes) modulo the group order n, as
+    /// `key_bytes` bytes. For public values only (see [`Curve::reduce_mod_prime`]).
+    pub fn reduce_mod_order(self, value: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Curve::NistP256 => reduce(value, &P256_N),
+        }
+    }
+}
+
+/// The P-256 field prime p (FIPS 186-4 §D.1.2.3).
+const P256_P: U256 =
+    U256::from_be_hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+/// The P-256 group order n (FIPS 186-4 §D.1.2.3).
+const P256_N: U256 =
+    U256::from_be_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+
+/// `value mod modulus` for a value of at most 64 bytes, as 32 bytes.
+fn reduce(value: &[u8], modulus: &U256) -> Result<Vec<u8>, CryptoError> {
+    let wide = left_pad(value, 64).ok_or(CryptoError::BadLength)?;
+    let mut m = [0u8; 64];
+    m[32..].copy_from_slice(&modulus.to_be_bytes());
+    let m = Option::<NonZero<U512>>::from(NonZero::new(U512::from_be_slice(&m)))
+        .ok_or(CryptoError::UnsupportedAlgorithm)?;
+    let rem = U512::from_be_slice(&wide).rem(&m).to_be_bytes();
+    Ok(rem[32..].to_vec())
+}
+
+/// A scalar in `[0, n - 1]` from big-endian bytes (left-padded); `None` if not below n.
+fn scalar(bytes: &[u8]) -> Option<Scalar> {
+    let mut repr = field_bytes(bytes)?;
+    let s = Option::from(Scalar::from_repr(repr));
+    repr.as_mut_slice().zeroize();
+    s
+}
+
+/// `[k]P` for a point `P` of `curve`, or `[k]G` (the base point) when `point` is `None`: the
+/// products of TPM2_Commit, TPM2_EC_Ephemeral and TPM2_ZGen_2Phase (part 1 §C). `k` must be in
+/// `[1, n - 1]` ([`CryptoError::InvalidKey`] otherwise); an invalid `P` is
+/// [`CryptoError::PointNotOnCurve`], as is a product at infinity (impossible on a prime-order
+/// curve with such a `k`).
+pub fn ecc_multiply(
+    curve: Curve,
+    point: Option<&EccPoint>,
+    k: &[u8],
+) -> Result<EccPoint, CryptoError> {
+    match curve {
+        Curve::NistP256 => {
+            let k = scalar(k)
+                .filter(|s| !bool::from(s.is_zero()))
+                .ok_or(CryptoError::InvalidKey)?;
+            let base = match point {
+                Some(p) => p.to_public(curve)?.to_projective(),
+                None => ProjectivePoint::GENERATOR,
+            };
+            let product = PublicKey::from_affine((base * k).to_affine())
+                .map_err(|_| CryptoError::PointNotOnCurve)?;
+            EccPoint::from_public(&product)
+        }
+    }
+}
+
+/// The Schnorr combination `s = (k + (t mod n) * d) mod n` of EC-Schnorr and ECDAA signatures
+/// (part 4 `TpmEcc_SchnorrCalculateS`): `k` and `d` are scalars below n, `t` a hash of at most
+/// 64 bytes. `Ok(None)` when `t mod n` or `s` is zero (the caller draws another nonce).
+pub fn schnorr_combine(
+    curve: Curve,
+    k: &[u8],
+    t: &[u8],
+    d: &[u8],
+) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
+    match curve {
+        Curve::NistP256 => {
+            let t = scalar(&curve.reduce_mod_order(t)?).ok_or(CryptoError::BadLength)?;
+            let k = scalar(k).ok_or(CryptoError::InvalidKey)?;
+            let d = scalar(d).ok_or(CryptoError::InvalidKey)?;
+            if bool::from(t.is_zero()) {
+                return Ok(None);
+            }
+            let s = k + t * d;
+            if bool::from(s.is_zero()) {
+                return Ok(None);
+            }
+            Ok(Some(Zeroizing::new(s.to_repr().to_vec())))
         }
     }
 }

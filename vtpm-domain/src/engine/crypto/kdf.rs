@@ -37,8 +37,9 @@ fn mask_leading(out: &mut [u8], bits: u32) {
     }
 }
 
-/// One KDFa block for counter `i`, `bits` being the value hashed as [L]32.
-fn kdfa_block(
+/// One KDFa block for counter `i`, `bits` being the value hashed as [L]32 (also used alone by the
+/// commit random value of `commands::ecc_commit`, which restarts KDFa at a given counter).
+pub(crate) fn kdfa_block(
     alg: HashAlg,
     key: &[u8],
     label: &[u8],
