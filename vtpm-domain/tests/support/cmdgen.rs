@@ -140,6 +140,13 @@ pub(crate) const CC_POLICY_AUTHORIZE: u32 = 0x16A;
 pub(crate) const CC_POLICY_SIGNED: u32 = 0x160;
 pub(crate) const CC_POLICY_TICKET: u32 = 0x172;
 pub(crate) const CC_DUPLICATE: u32 = 0x14B;
+pub(crate) const CC_POLICY_SECRET: u32 = 0x151;
+pub(crate) const CC_POLICY_OR: u32 = 0x171;
+pub(crate) const CC_ECC_PARAMETERS: u32 = 0x178;
+pub(crate) const CC_QUOTE: u32 = 0x158;
+pub(crate) const CC_MAKE_CREDENTIAL: u32 = 0x168;
+pub(crate) const CC_ACTIVATE_CREDENTIAL: u32 = 0x147;
+pub(crate) const CC_DA_PARAMETERS: u32 = 0x13A;
 pub(crate) const CC_REWRAP: u32 = 0x152;
 pub(crate) const CC_IMPORT: u32 = 0x156;
 pub(crate) const CC_COMMIT: u32 = 0x18B;
@@ -779,7 +786,8 @@ impl Gen {
     pub(crate) fn step(&mut self) {
         let malformed = self.rng.chance(1, 7);
         let before = self.out.len();
-        match self.rng.below(35) {
+        match self.rng.below(36) {
+            35 => self.part2_misc(),
             34 => self.duplication(),
             32 | 33 => self.attest(),
             30 | 31 => self.hierarchy_admin(),
@@ -1722,6 +1730,56 @@ impl Gen {
         self.push(c.cmp(Cmp::Full));
     }
 
+    /// Other commands of engine part 2 whose outcome is deterministic: ECC_Parameters, Quote
+    /// (compared by code: it holds each TPM's clock), MakeCredential and ActivateCredential
+    /// with keys that may not take part (TPM_RC_TYPE and friends), DictionaryAttackParameters
+    /// with the lockout's empty password.
+    fn part2_misc(&mut self) {
+        let key = if let Some((slot, _, _)) = self.find(|k| k == ObjKind::HmacKey) {
+            slot
+        } else {
+            self.load_kind(ObjKind::HmacKey);
+            self.out.len() - 1
+        };
+        let c = match self.rng.below(5) {
+            0 => {
+                // P-256 and refusals: swtpm also knows P-384, BN-256 and SM2, which this TPM does not.
+                let curve = self.rng.pick(&[0x0003u16, 0x0003, 0x0000, 0x0099]);
+                Cmd::new("ECC_Parameters", CC_ECC_PARAMETERS).p(B::new().u16(curve).done())
+            }
+            1 => {
+                let sel = self.pcr_select();
+                Cmd::new("Quote", CC_QUOTE)
+                    .h(H::Obj(key))
+                    .pw()
+                    .p(B::new().b(b"nonce").u16(ALG_NULL).raw(&sel).done())
+                    .cmp(Cmp::Rc)
+            }
+            2 => Cmd::new("MakeCredential", CC_MAKE_CREDENTIAL)
+                .h(H::Obj(key))
+                .p(B::new().b(&[1; 16]).b(&[0x00, 0x0B, 2, 2]).done()),
+            3 => Cmd::new("ActivateCredential", CC_ACTIVATE_CREDENTIAL)
+                .h(H::Obj(key))
+                .h(H::Obj(key))
+                .pw()
+                .pw()
+                .p(B::new().b(&[5; 40]).b(&[6; 20]).done()),
+            _ => {
+                let tries = self.rng.pick(&[3u32, 32, 0]);
+                Cmd::new("DictionaryAttackParameters", CC_DA_PARAMETERS)
+                    .h(H::Fixed(RH_LOCKOUT))
+                    .pw()
+                    .p(B::new().u32(tries).u32(7200).u32(86400).done())
+            }
+        };
+        let c = if c.cmp == Cmp::Full {
+            c.cmp(Cmp::Full)
+        } else {
+            c
+        };
+        self.push(c);
+    }
+
     /// TPM2_Duplicate, TPM2_Rewrap and TPM2_Import where the outcome is deterministic: keys
     /// loaded with TPM2_LoadExternal are no storage parents and need a policy for the DUP role;
     /// TPM_RH_NULL on both sides of TPM2_Rewrap returns the blob as it is.
@@ -1790,7 +1848,36 @@ impl Gen {
     /// PolicyTicket and PolicyAuthorize with forged tickets, PolicyCounterTimer comparisons
     /// whose outcome does not depend on either TPM's clock.
     fn policy_more(&mut self, s: H) {
-        let c = match self.rng.below(10) {
+        let c = match self.rng.below(12) {
+            10 => {
+                // Owner's empty password; no nonce or a wrong one; no expiration (no ticket).
+                let nonce = if self.rng.chance(1, 4) {
+                    vec![3u8; 16]
+                } else {
+                    Vec::new()
+                };
+                let policy_ref = self.rng.pick(&[&b""[..], b"ref"]);
+                let h = self.rng.pick(&[RH_OWNER, RH_ENDORSEMENT, RH_NULL]);
+                Cmd::new("PolicySecret", CC_POLICY_SECRET)
+                    .h(H::Fixed(h))
+                    .h(s)
+                    .pw()
+                    .p(B::new().b(&nonce).b(&[]).b(policy_ref).u32(0).done())
+            }
+            11 => {
+                // Two to nine digests; the session's current digest is rarely among them.
+                let n = 1 + self.rng.below(9);
+                let mut p = B::new().u32(u32::try_from(n).unwrap());
+                for i in 0..n {
+                    let d = if i == 0 && self.rng.chance(1, 3) {
+                        vec![0u8; 32]
+                    } else {
+                        self.rng.bytes(32)
+                    };
+                    p = p.b(&d);
+                }
+                Cmd::new("PolicyOR", CC_POLICY_OR).h(s).p(p.done())
+            }
             0 => Cmd::new("PolicyCpHash", CC_POLICY_CP_HASH)
                 .h(s)
                 .p(B::new().b(&self.policy_digest()).done()),

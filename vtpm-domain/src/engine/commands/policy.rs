@@ -329,11 +329,21 @@ fn policy_secret(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
 
 /// TPM2_PolicyOR (part 3 §23.5).
 fn policy_or(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
-    let list: TpmlDigest = ctx.param()?;
-    if list.as_slice().len() < OR_MIN_DIGESTS {
-        // TPML_DIGEST unmarshalled with at least two entries (libtpms: minCount 2).
-        return Err(TpmRc::SIZE.with_parameter(1));
-    }
+    // TPML_DIGEST with at least two entries (libtpms: minCount 2): the count is checked before
+    // any digest is read.
+    let list: TpmlDigest = ctx.param_with(|r| {
+        let mut peek = r.clone();
+        let n = peek.u32("TPML_DIGEST count")?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n < OR_MIN_DIGESTS {
+            return Err(tpm2::Error::TooSmall {
+                what: "TPML_DIGEST",
+                size: n,
+                min: OR_MIN_DIGESTS,
+            });
+        }
+        <TpmlDigest as tpm2::Unmarshal>::unmarshal(r)
+    })?;
     ctx.finish()?;
     let s = session(e, ctx)?;
     let trial = s.kind == SessionKind::Trial;
@@ -693,6 +703,8 @@ mod tests {
             expect_rc(&mut e, c, &h(s), &[], &or_list(&[&d]), size1);
             expect_rc(&mut e, c, &h(s), &[], &or_list(&[&d[..]; 9]), size1);
             expect_rc(&mut e, c, &h(s), &[], &or_list(&[]), size1);
+            // The count is judged before the (here truncated) digests are read.
+            expect_rc(&mut e, c, &h(s), &[], &[0, 0, 0, 1, 0, 0x20, 0x30], size1);
         }
         expect_rc(
             &mut e,
