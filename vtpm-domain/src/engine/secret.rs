@@ -8,21 +8,32 @@
 //! - ECC: an ephemeral key `(de, Qe)` is made; `Z = de · Qs` (x-coordinate) and
 //!   `seed = KDFe(nameAlg, Z, label, Qe.x, Qs.x, digest bits)`; the encrypted secret is Qe
 //!   as a TPMS_ECC_POINT.
+//!
+//! The seed then protects data for the key's holder (part 1 §24.4 credentials, §23.3.2.2 the
+//! outer wrapper of duplication): `symKey = KDFa(nameAlg, seed, "STORAGE", Name, "", AES bits
+//! of the key's symmetric definition)`, `hmacKey = KDFa(nameAlg, seed, "INTEGRITY", "", "",
+//! digest bits)`; the data is encrypted with AES-CFB and a zero IV and prefixed by
+//! `TPM2B_DIGEST(HMAC(hmacKey, encrypted || Name))` ([`seal_with_seed`], [`open_with_seed`]).
 
 use alloc::vec::Vec;
 
 use tpm2::rc::TpmRc;
-use tpm2::structures::{PublicDetail, TpmsEccPoint, TpmtPublic, TpmtRsaScheme};
+use tpm2::structures::{
+    PublicDetail, Tpm2bDigest, TpmsEccPoint, TpmtPublic, TpmtRsaScheme, TpmtSymDefObject,
+};
 use tpm2::{Marshal, Reader, Unmarshal};
 use zeroize::Zeroizing;
 
 use super::Engine;
+use super::auth::ct_eq;
 use super::commands::TpmRng;
 use super::crypto::ecc::{Curve, EccPoint, EccPrivate};
-use super::crypto::hash::HashAlg;
-use super::crypto::kdf::kdfe;
+use super::crypto::hash::{HashAlg, hmac};
+use super::crypto::kdf::{kdfa, kdfe};
 use super::crypto::rsa::RsaPublic;
+use super::crypto::sym::{cfb_decrypt, cfb_encrypt};
 use super::object::{self, Object};
+use super::rcmap::wire_rc;
 use super::state::Secret;
 
 /// The OAEP hash of an RSA key (TPM_RC_VALUE for a scheme other than OAEP or NULL).
@@ -120,4 +131,81 @@ pub(crate) fn encrypt(
         }
         _ => Err(TpmRc::KEY),
     }
+}
+
+/// The AES key size of a protector's symmetric definition (TPM_RC_SYMMETRIC without one).
+pub(crate) fn protector_key_bits(public: &TpmtPublic) -> Result<u32, TpmRc> {
+    let sym = match &public.detail {
+        PublicDetail::Rsa { parameters, .. } => parameters.symmetric,
+        PublicDetail::Ecc { parameters, .. } => parameters.symmetric,
+        PublicDetail::SymCipher { parameters, .. } => parameters.sym,
+        PublicDetail::KeyedHash { .. } => TpmtSymDefObject::Null,
+    };
+    match sym {
+        TpmtSymDefObject::Aes { key_bits, .. } => Ok(u32::from(key_bits)),
+        _ => Err(TpmRc::SYMMETRIC),
+    }
+}
+
+/// The zero IV of the seed-keyed CFB encryption.
+const ZERO_IV: [u8; 16] = [0; 16];
+
+/// The hash, symmetric key and HMAC key `seed` gives for data named `name` (module docs).
+fn seed_keys(
+    protector: &TpmtPublic,
+    seed: &[u8],
+    name: &[u8],
+) -> Result<(HashAlg, Secret, Secret), TpmRc> {
+    let hash = HashAlg::from_alg(protector.name_alg).ok_or(TpmRc::HASH)?;
+    let sym_key = kdfa(
+        hash,
+        seed,
+        b"STORAGE",
+        name,
+        &[],
+        protector_key_bits(protector)?,
+    );
+    let digest_bits = u32::try_from(hash.digest_size() * 8).unwrap_or(512);
+    let hmac_key = kdfa(hash, seed, b"INTEGRITY", &[], &[], digest_bits);
+    Ok((hash, sym_key, hmac_key))
+}
+
+/// Encrypts `data` (the object or credential named `name`) under `seed` for `protector` and
+/// prefixes the integrity HMAC.
+pub(crate) fn seal_with_seed(
+    protector: &TpmtPublic,
+    seed: &[u8],
+    name: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, TpmRc> {
+    let (hash, sym_key, hmac_key) = seed_keys(protector, seed, name)?;
+    let mut enc = data.to_vec();
+    cfb_encrypt(&sym_key, &ZERO_IV, &mut enc).map_err(|_| TpmRc::SYMMETRIC)?;
+    let integrity = hmac(hash, &hmac_key, &[&enc, name]);
+    let mut out = Vec::with_capacity(2 + integrity.len() + enc.len());
+    Tpm2bDigest::new(&integrity)
+        .map_err(|_| TpmRc::SIZE)?
+        .marshal(&mut out);
+    out.extend_from_slice(&enc);
+    Ok(out)
+}
+
+/// Checks and decrypts what [`seal_with_seed`] made. Codes without a parameter number: the
+/// unmarshalling code for a malformed integrity digest, TPM_RC_INTEGRITY for a wrong HMAC.
+pub(crate) fn open_with_seed(
+    protector: &TpmtPublic,
+    seed: &[u8],
+    name: &[u8],
+    blob: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, TpmRc> {
+    let (hash, sym_key, hmac_key) = seed_keys(protector, seed, name)?;
+    let mut r = Reader::new(blob);
+    let integrity = Tpm2bDigest::unmarshal(&mut r).map_err(|err| wire_rc(&err))?;
+    let enc = r.take_rest();
+    if !ct_eq(integrity.as_bytes(), &hmac(hash, &hmac_key, &[enc, name])) {
+        return Err(TpmRc::INTEGRITY);
+    }
+    let mut plain = Zeroizing::new(enc.to_vec());
+    cfb_decrypt(&sym_key, &ZERO_IV, &mut plain).map_err(|_| TpmRc::SYMMETRIC)?;
+    Ok(plain)
 }

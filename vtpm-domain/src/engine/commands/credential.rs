@@ -25,21 +25,17 @@ use tpm2::cc::TpmCc;
 use tpm2::rc::TpmRc;
 use tpm2::structures::{
     PublicDetail, Tpm2bDigest, Tpm2bEncryptedSecret, Tpm2bIdObject, Tpm2bName, TpmaObject,
-    TpmtPublic, TpmtSymDefObject,
+    TpmtPublic,
 };
 use tpm2::{Marshal, Reader, Unmarshal};
 use zeroize::Zeroizing;
 
 use crate::engine::Engine;
-use crate::engine::auth::ct_eq;
-use crate::engine::crypto::hash::{HashAlg, hmac};
-use crate::engine::crypto::kdf::kdfa;
-use crate::engine::crypto::sym::{cfb_decrypt, cfb_encrypt};
+use crate::engine::crypto::hash::HashAlg;
 use crate::engine::dispatch::{AuthRole, Ctx, Entry};
 use crate::engine::entity::HandleKind as K;
 use crate::engine::object::Object;
 use crate::engine::secret;
-use crate::engine::state::Secret;
 
 /// This family's rows of the dispatch table.
 pub(crate) const ENTRIES: &[Entry] = &[
@@ -71,36 +67,6 @@ fn restricted_decrypt(public: &TpmtPublic) -> bool {
     ) && public.object_attributes.0 & bits == bits
 }
 
-/// The keys protecting a credential for `protector` from `seed` and the object name.
-pub(super) fn credential_keys(
-    protector: &TpmtPublic,
-    seed: &[u8],
-    name: &[u8],
-) -> Result<(HashAlg, Secret, Secret), TpmRc> {
-    let hash = HashAlg::from_alg(protector.name_alg).ok_or(TpmRc::HASH)?;
-    let bits = symmetric_key_bits(protector)?;
-    let sym_key = kdfa(hash, seed, b"STORAGE", name, &[], bits);
-    let digest_bits = u32::try_from(hash.digest_size() * 8).unwrap_or(512);
-    let hmac_key = kdfa(hash, seed, b"INTEGRITY", &[], &[], digest_bits);
-    Ok((hash, sym_key, hmac_key))
-}
-
-/// The AES key size of a protector's symmetric definition (TPM_RC_SYMMETRIC without one).
-fn symmetric_key_bits(public: &TpmtPublic) -> Result<u32, TpmRc> {
-    let sym = match &public.detail {
-        PublicDetail::Rsa { parameters, .. } => parameters.symmetric,
-        PublicDetail::Ecc { parameters, .. } => parameters.symmetric,
-        _ => TpmtSymDefObject::Null,
-    };
-    match sym {
-        TpmtSymDefObject::Aes { key_bits, .. } => Ok(u32::from(key_bits)),
-        _ => Err(TpmRc::SYMMETRIC),
-    }
-}
-
-/// The zero IV of the credential's CFB encryption.
-const ZERO_IV: [u8; 16] = [0; 16];
-
 /// TPM2_MakeCredential (part 3 §12.6).
 fn make_credential(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let credential: Tpm2bDigest = ctx.param()?;
@@ -121,16 +87,9 @@ fn make_credential(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     }
     let (seed, encrypted) = secret::encrypt(e, &protector, IDENTITY)?;
     let name = object_name.as_bytes();
-    let (hash, sym_key, hmac_key) = credential_keys(&protector, &seed, name)?;
-    let mut enc = Zeroizing::new(Vec::new());
-    credential.marshal(&mut enc);
-    cfb_encrypt(&sym_key, &ZERO_IV, &mut enc).map_err(|_| TpmRc::SYMMETRIC)?;
-    let integrity = hmac(hash, &hmac_key, &[&enc, name]);
-    let mut blob = Vec::with_capacity(2 + integrity.len() + enc.len());
-    Tpm2bDigest::new(&integrity)
-        .map_err(|_| TpmRc::SIZE)?
-        .marshal(&mut blob);
-    blob.extend_from_slice(&enc);
+    let mut plain = Zeroizing::new(Vec::new());
+    credential.marshal(&mut plain);
+    let blob = secret::seal_with_seed(&protector, &seed, name, &plain)?;
     ctx.put(&Tpm2bIdObject::new(&blob).map_err(|_| TpmRc::SIZE)?);
     ctx.put(&Tpm2bEncryptedSecret::new(&encrypted).map_err(|_| TpmRc::SIZE)?);
     Ok(())
@@ -168,19 +127,15 @@ fn credential_from_blob(
     name: &[u8],
     blob: &[u8],
 ) -> Result<Tpm2bDigest, TpmRc> {
-    let (hash, sym_key, hmac_key) = credential_keys(&key.public, seed, name)?;
+    // libtpms' own checks of the integrity field come first: any unmarshalling failure is
+    // TPM_RC_INSUFFICIENT, a digest of another size TPM_RC_SIZE.
+    let hash = HashAlg::from_alg(key.public.name_alg).ok_or(TpmRc::HASH)?;
     let mut r = Reader::new(blob);
     let integrity = Tpm2bDigest::unmarshal(&mut r).map_err(|_| TpmRc::INSUFFICIENT)?;
     if integrity.as_bytes().len() != hash.digest_size() {
         return Err(TpmRc::SIZE);
     }
-    let enc = r.take_rest();
-    let expected = hmac(hash, &hmac_key, &[enc, name]);
-    if !ct_eq(integrity.as_bytes(), &expected) {
-        return Err(TpmRc::INTEGRITY);
-    }
-    let mut plain = Zeroizing::new(enc.to_vec());
-    cfb_decrypt(&sym_key, &ZERO_IV, &mut plain).map_err(|_| TpmRc::SYMMETRIC)?;
+    let plain = secret::open_with_seed(&key.public, seed, name, blob)?;
     let mut r = Reader::new(&plain);
     let credential = Tpm2bDigest::unmarshal(&mut r).map_err(|_| TpmRc::SIZE)?;
     if r.remaining() != 0 {

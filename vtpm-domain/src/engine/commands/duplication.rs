@@ -28,14 +28,13 @@ use tpm2::structures::{
 use tpm2::{Marshal, Reader, Unmarshal};
 use zeroize::Zeroizing;
 
-use super::credential::credential_keys;
 use super::object::{
     IV_SIZE, check_supported, from_tpmt_sensitive, load_checks, sensitive_to_private,
     to_tpmt_sensitive,
 };
 use crate::engine::Engine;
 use crate::engine::auth::ct_eq;
-use crate::engine::crypto::hash::{HashAlg, digest, hmac};
+use crate::engine::crypto::hash::{HashAlg, digest};
 use crate::engine::crypto::sym::{cfb_decrypt, cfb_encrypt};
 use crate::engine::dispatch::{AuthRole, Ctx, Entry};
 use crate::engine::entity::HandleKind as K;
@@ -113,45 +112,6 @@ fn storage_or_null(e: &Engine, ctx: &Ctx, n: u8) -> Result<Option<TpmtPublic>, T
     }
 }
 
-/// Adds the outer wrapper for `parent` over `data` (the object named `name`).
-fn outer_wrap(
-    parent: &TpmtPublic,
-    seed: &[u8],
-    name: &[u8],
-    data: &[u8],
-) -> Result<Vec<u8>, TpmRc> {
-    let (hash, sym_key, hmac_key) = credential_keys(parent, seed, name)?;
-    let mut enc = data.to_vec();
-    cfb_encrypt(&sym_key, &ZERO_IV, &mut enc).map_err(|_| TpmRc::SYMMETRIC)?;
-    let integrity = hmac(hash, &hmac_key, &[&enc, name]);
-    let mut out = Vec::with_capacity(2 + integrity.len() + enc.len());
-    Tpm2bDigest::new(&integrity)
-        .map_err(|_| TpmRc::SIZE)?
-        .marshal(&mut out);
-    out.extend_from_slice(&enc);
-    Ok(out)
-}
-
-/// Checks and removes the outer wrapper of `parent` (codes without a parameter number:
-/// TPM_RC_INTEGRITY for a wrong HMAC, the unmarshalling code for a malformed digest).
-fn outer_unwrap(
-    parent: &TpmtPublic,
-    seed: &[u8],
-    name: &[u8],
-    blob: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, TpmRc> {
-    let (hash, sym_key, hmac_key) = credential_keys(parent, seed, name)?;
-    let mut r = Reader::new(blob);
-    let integrity = Tpm2bDigest::unmarshal(&mut r).map_err(|err| wire_rc(&err))?;
-    let enc = r.take_rest();
-    if !ct_eq(integrity.as_bytes(), &hmac(hash, &hmac_key, &[enc, name])) {
-        return Err(TpmRc::INTEGRITY);
-    }
-    let mut plain = Zeroizing::new(enc.to_vec());
-    cfb_decrypt(&sym_key, &ZERO_IV, &mut plain).map_err(|_| TpmRc::SYMMETRIC)?;
-    Ok(plain)
-}
-
 /// Undoes the wrappers of a duplication blob (the reference implementation's
 /// DuplicateToSensitive): the outer one when there is a seed, the inner one when there is a
 /// key, then reads the TPM2B_SENSITIVE (codes without a parameter number).
@@ -163,7 +123,7 @@ fn duplicate_to_sensitive(
     inner_key: Option<&[u8]>,
 ) -> Result<TpmtSensitive, TpmRc> {
     let mut data = match outer {
-        Some((parent, seed)) => outer_unwrap(parent, seed, name, blob)?,
+        Some((parent, seed)) => secret::open_with_seed(parent, seed, name, blob)?,
         None => Zeroizing::new(blob.to_vec()),
     };
     if let Some(key) = inner_key {
@@ -257,7 +217,9 @@ fn duplicate(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         data = inner;
     }
     let (blob, encrypted) = match (&parent, seed) {
-        (Some(p), Some((seed, encrypted))) => (outer_wrap(p, &seed, &name, &data)?, encrypted),
+        (Some(p), Some((seed, encrypted))) => {
+            (secret::seal_with_seed(p, &seed, &name, &data)?, encrypted)
+        }
         _ => (data.to_vec(), Vec::new()),
     };
     ctx.put(&Tpm2bData::new(&key_out).map_err(|_| TpmRc::SIZE)?);
@@ -284,7 +246,7 @@ fn rewrap(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
         Some(old) => {
             let seed = secret::decrypt(loaded(e, ctx, 1)?, DUPLICATE, in_seed.as_bytes())
                 .map_err(|_| TpmRc::VALUE.with_parameter(3))?;
-            outer_unwrap(&old, &seed, name, in_duplicate.as_bytes())
+            secret::open_with_seed(&old, &seed, name, in_duplicate.as_bytes())
                 .map_err(|rc| rc.with_parameter(1))?
         }
         None => Zeroizing::new(in_duplicate.as_bytes().to_vec()),
@@ -292,7 +254,10 @@ fn rewrap(e: &mut Engine, ctx: &mut Ctx) -> Result<(), TpmRc> {
     let (blob, encrypted) = match storage_or_null(e, ctx, 2)? {
         Some(new) => {
             let (seed, encrypted) = secret::encrypt(e, &new, DUPLICATE)?;
-            (outer_wrap(&new, &seed, name, &inner)?, encrypted)
+            (
+                secret::seal_with_seed(&new, &seed, name, &inner)?,
+                encrypted,
+            )
         }
         None => (inner.to_vec(), Vec::new()),
     };

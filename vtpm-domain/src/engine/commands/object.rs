@@ -190,20 +190,6 @@ fn locality_attribute(locality: u8) -> TpmaLocality {
     }
 }
 
-/// The symmetric key size of a storage parent (AES only), in bits.
-fn parent_key_bits(parent: &Object) -> Result<u32, TpmRc> {
-    let sym = match &parent.public.detail {
-        PublicDetail::Rsa { parameters, .. } => parameters.symmetric,
-        PublicDetail::Ecc { parameters, .. } => parameters.symmetric,
-        PublicDetail::SymCipher { parameters, .. } => parameters.sym,
-        PublicDetail::KeyedHash { .. } => TpmtSymDefObject::Null,
-    };
-    match sym {
-        TpmtSymDefObject::Aes { key_bits, .. } => Ok(u32::from(key_bits)),
-        _ => Err(TpmRc::SYMMETRIC),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Public area validation
 // ---------------------------------------------------------------------------------------------
@@ -729,7 +715,7 @@ fn composite_bytes(s: &TpmtSensitive) -> &[u8] {
 /// documentation).
 fn protection_keys(parent: &Object, name: &[u8]) -> Result<(HashAlg, Secret, Secret), TpmRc> {
     let hash = name_hash(&parent.public)?;
-    let bits = parent_key_bits(parent)?;
+    let bits = crate::engine::secret::protector_key_bits(&parent.public)?;
     let seed = &parent.sensitive.seed_value;
     let sym_key = kdfa(hash, seed, b"STORAGE", name, &[], bits);
     let bits = u32::try_from(hash.digest_size() * 8).unwrap_or(512);
